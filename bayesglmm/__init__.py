@@ -1,0 +1,43 @@
+"""bayesglmm: Bayesian generalized linear mixed models with lme4-style formulas.
+
+>>> import bayesglmm as bg
+>>> mc = bg.datasets.load("multicentre")                                   # doctest: +SKIP
+>>> fit = bg.fit("p(y, n) ~ treat + (1|centre)", mc, family="binomial", seed=1)  # doctest: +SKIP
+>>> print(fit.summary())                                                   # doctest: +SKIP
+"""
+
+from bambi import Prior
+
+from bayesglmm import datasets
+from bayesglmm.diagnostics import ConvergenceWarning
+from bayesglmm.errors import (
+    BayesGLMMError,
+    DataError,
+    DatasetNotFoundError,
+    FamilyError,
+    FitError,
+    FormulaError,
+    PriorError,
+)
+from bayesglmm.fit import Fit, fit, sample
+from bayesglmm.model import ModelSpec, build_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BayesGLMMError",
+    "ConvergenceWarning",
+    "DataError",
+    "DatasetNotFoundError",
+    "FamilyError",
+    "Fit",
+    "FitError",
+    "FormulaError",
+    "ModelSpec",
+    "Prior",
+    "PriorError",
+    "build_model",
+    "datasets",
+    "fit",
+    "sample",
+]

@@ -1,0 +1,188 @@
+"""Bambi's PyMC backend, extended with correlated group-level effects.
+
+Bambi 0.21 builds ``(1 + x | g)`` as independent intercepts and slopes (its LKJ code is
+commented out, bambinos/bambi#702). Here the effects of one correlated block get a
+multivariate normal prior, non-centred through the Cholesky factor of their covariance:
+
+    u_g = z_g @ L.T,   z_g ~ Normal(0, 1),   L L' = diag(sd) R diag(sd),   R ~ LKJ(eta)
+
+The block's effects keep Bambi's names and dimensions (``1|g``, ``x|g`` and their
+``_sigma``), so Bambi's prediction and log-likelihood code use them unchanged; the
+correlation matrix is stored as ``{factor}_corr``. Everything else is Bambi's.
+This is the only module (with :mod:`bayesglmm.sampling`) that builds PyMC graphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from bambi.backend.model_components import DistributionalComponent
+from bambi.backend.pymc import PyMCModel
+from bambi.backend.terms import GroupSpecificTerm
+from bambi.backend.utils import get_distribution_from_prior, noncentered_default_for
+from bambi.backend.model_components import ConstantComponent, ResponseComponent
+
+from bayesglmm.errors import PriorError
+
+
+def corr_dims(label: str) -> tuple[str, str]:
+    """Names of the two dimensions of a block's correlation matrix ``{label}_corr``."""
+    return f"{label}__effect", f"{label}__effect_bis"
+
+
+def _width(term) -> int:
+    return 1 if term.predictor.ndim == 1 else term.predictor.shape[1]
+
+
+def _effect_labels(term) -> list[str]:
+    expr = term.name.split("|")[0]
+    if _width(term) == 1:
+        return [expr]
+    levels = term.term.expr.levels if term.categorical else range(_width(term))
+    return [f"{expr}[{level}]" for level in levels]
+
+
+def _stacked_sd_dist(terms, k: int):
+    """One PyMC distribution for the block's SDs, from the terms' own hyperpriors."""
+    hyper = [t.prior.args["sigma"] for t in terms]
+    kinds = {h.name for h in hyper}
+    if len(kinds) != 1:
+        raise PriorError(
+            "The SD priors of a correlated block must be of one kind; got "
+            + ", ".join(f"{t.name}: {h.name}" for t, h in zip(terms, hyper))
+        )
+    args = {}
+    for key in hyper[0].args:
+        args[key] = np.concatenate(
+            [np.broadcast_to(np.asarray(h.args[key], dtype=float), (_width(t),)) for t, h in zip(terms, hyper)]
+        )
+    return get_distribution_from_prior(hyper[0]).dist(**args, shape=k)
+
+
+def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
+    """Add one correlated block to the model; return ``{term name: coefficient tensor}``.
+
+    ``label`` names the block's variables (``{label}_corr``); it is the grouping factor.
+
+    Each coefficient has Bambi's shape for that term: ``(levels,)`` or ``(levels, columns)``.
+    """
+    k = sum(_width(t) for t in terms)
+    n_levels = len(terms[0].groups)
+    labels = [lab for t in terms for lab in _effect_labels(t)]
+    dim_a, dim_b = corr_dims(label)
+    backend.model.add_coords({dim_a: labels, dim_b: labels})
+    chol, corr, sds = pm.LKJCholeskyCov(
+        f"{label}_chol_cov",
+        n=k,
+        eta=eta,
+        sd_dist=_stacked_sd_dist(terms, k),
+        compute_corr=True,
+        store_in_trace=False,
+    )
+    pm.Deterministic(f"{label}_corr", corr, dims=(dim_a, dim_b))
+    z = pm.Normal(f"{label}_z_offset", mu=0.0, sigma=1.0, shape=(n_levels, k))
+    coefs = pt.dot(z, chol.T)
+    out, start = {}, 0
+    for term in terms:
+        width = _width(term)
+        term_coords = GroupSpecificTerm(term, True).coords
+        for dim, values in term_coords.items():
+            if dim not in backend.model.coords:
+                backend.model.add_coords({dim: values})
+        dims = list(term_coords)
+        if width == 1:
+            coef, sd = coefs[:, start], sds[start]
+        else:
+            coef, sd = coefs[:, start : start + width], sds[start : start + width]
+        out[term.name] = pm.Deterministic(term.name, coef, dims=dims)
+        pm.Deterministic(f"{term.name}_sigma", sd, dims=[d for d in dims if not d.endswith("__factor_dim")])
+        start += width
+    return out
+
+
+class GLMMComponent(DistributionalComponent):
+    """Bambi's distributional component, building correlated blocks jointly.
+
+    Only the group-specific part differs from Bambi's; multivariate responses are not
+    supported here (bayesglmm's families are all univariate).
+    """
+
+    def __init__(self, component, blocks, etas):
+        super().__init__(component)
+        self.blocks = blocks
+        self.etas = etas
+
+    def build_group_specific_terms(self, pymc_backend, bmb_model):
+        terms = self.component.group_specific_terms
+        if not terms:
+            return
+        noncentered = noncentered_default_for(bmb_model, self.component.name)
+        coefs, labels = {}, set()
+        for block in self.blocks:
+            if not block.correlated:
+                continue
+            # A second correlated block on the same factor gets a numbered label.
+            label = block.factor if block.factor not in labels else f"{block.factor}_{len(labels)}"
+            labels.add(label)
+            members = [terms[name] for name in block.term_names]
+            coefs.update(build_correlated_block(pymc_backend, members, self.etas.get(block.factor, 1.0), label))
+        contribution = 0
+        for name, term in terms.items():
+            gst = GroupSpecificTerm(term, noncentered)
+            for dim, values in gst.coords.items():
+                if dim not in pymc_backend.model.coords:
+                    pymc_backend.model.add_coords({dim: values})
+            coef = coefs[name] if name in coefs else gst.build(bmb_model)
+            term_contribution = coef[term.group_index] * term.predictor
+            if term.predictor.ndim > 1:
+                term_contribution = term_contribution.sum(axis=1)
+            contribution += term_contribution
+        self.output += contribution
+
+
+class GLMMBackend(PyMCModel):
+    """Bambi's PyMC backend with :class:`GLMMComponent` for the model's linear predictors.
+
+    Parameters
+    ----------
+    blocks : sequence of bayesglmm.formula.GroupBlock
+        The formula's group blocks; correlated ones get an LKJ prior.
+    etas : dict
+        LKJ shape per grouping factor (default 1).
+
+    Examples
+    --------
+    >>> import bambi as bmb, pandas as pd
+    >>> from bayesglmm.formula import parse_formula
+    >>> df = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 0.5, 1.7], "x": [0, 1, 2, 3, 0, 1], "g": list("aabbcc")})
+    >>> pf = parse_formula("y ~ x + (1 + x | g)", df.columns)
+    >>> m = bmb.Model(pf.bambi, df)
+    >>> m.backend = GLMMBackend(pf.blocks, {}); m.backend.build(m); m.built = True
+    >>> "g_corr" in m.backend.model.named_vars
+    True
+    """
+
+    def __init__(self, blocks, etas):
+        super().__init__()
+        self.blocks = tuple(blocks)
+        self.etas = dict(etas)
+
+    def build(self, spec):
+        """Build the PyMC model as Bambi does, with correlated blocks."""
+        self.model = pm.Model()
+        self.components = {}
+        for name, values in spec.response_term.coords.items():
+            if name not in self.model.coords:
+                self.model.add_coords({name: values})
+        with self.model:
+            for name, component in spec.marginal_parameters.items():
+                self.components[name] = ConstantComponent(component)
+                self.components[name].build(self, spec)
+            for name, component in spec.conditional_parameters.items():
+                self.components[name] = GLMMComponent(component, self.blocks, self.etas)
+                self.components[name].build(self, spec)
+            self.response_component = ResponseComponent(spec.response_term)
+            self.response_component.build(self, spec)
+            self.build_potentials(spec)
+        self.spec = spec

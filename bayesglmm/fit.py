@@ -1,0 +1,326 @@
+"""Sampling: :func:`fit` builds the model, runs NUTS and attaches diagnostics.
+
+The default sampler is nutpie (compiled with numba; pytensor caches the compiled code in
+``~/.pytensor``), with PyMC's NUTS as the alternative (``sampler="pymc"``). Four chains
+run on up to four cores; the same ``seed`` gives the same draws. The log-likelihood is
+stored so that LOO works on the result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from bayesglmm.diagnostics import Diagnostics, diagnose, warn_if_failed
+from bayesglmm.model import ModelSpec, build_model, family_of
+from bayesglmm.summary import (
+    Interval,
+    Summary,
+    family_table,
+    fixef_table,
+    ranef_table,
+    ratio_table,
+    varcorr_table,
+)
+
+Sampler = Literal["nutpie", "pymc"]
+
+# nutpie's low-rank modified mass matrix adapts to the strong intercept/offset correlation
+# of non-centred hierarchical models (betablocker: min bulk ESS 281 -> 803, ../shared/STACK.md)
+# but costs ~7x wall time on a 350-parameter crossed model; it is used up to this size.
+LOW_RANK_MAX_PARAMS = 150
+DEFAULT_TARGET_ACCEPT = 0.9
+
+
+@dataclass
+class Fit:
+    """A fitted model: its specification, the draws and the diagnostics.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        Formula, family, checked data, priors and the built model.
+    idata : xarray.DataTree
+        ArviZ data: ``/posterior``, ``/sample_stats``, ``/log_likelihood``,
+        ``/observed_data`` (or ``/prior`` and ``/prior_predictive`` for a prior-only fit).
+    diagnostics : Diagnostics or None
+        Convergence diagnostics (None for prior draws, which are exact).
+    settings : dict
+        Sampler, draws, tune, chains, seed, target accept, mass matrix.
+    """
+
+    spec: ModelSpec
+    idata: object
+    diagnostics: Diagnostics | None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True only if the sampler converged (R-hat <= 1.01, bulk ESS >= 400, no divergences)."""
+        return True if self.diagnostics is None else self.diagnostics.ok
+
+    @property
+    def prior_only(self) -> bool:
+        """True when the draws are from the prior (``fit(..., prior_only=True)``)."""
+        return "posterior" not in self.idata.children
+
+    @property
+    def draws(self):
+        """The posterior draws (or prior draws for a prior-only fit) as an xarray Dataset."""
+        return self.idata["prior" if self.prior_only else "posterior"].to_dataset()
+
+    @property
+    def formula(self) -> str:
+        """The formula as written by the user."""
+        return self.spec.formula.original
+
+    def fixef(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
+        """Fixed effects with posterior mean, SD, median and interval (and R-hat, ESS).
+
+        Examples
+        --------
+        >>> fit.fixef().loc["treat[drug]", "median"]  # doctest: +SKIP
+        0.07...
+        """
+        return fixef_table(self.spec, self.draws, self.diagnostics, prob, interval)
+
+    def ranef(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
+        """Each group level's effect with its interval (one row per level and effect).
+
+        Examples
+        --------
+        >>> fit.ranef().query("group == 'centre'").shape[0]  # doctest: +SKIP
+        11
+        """
+        return ranef_table(self.spec, self.draws, prob, interval)
+
+    def varcorr(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
+        """Group-level SDs and correlations (and the residual SD of gaussian models).
+
+        Examples
+        --------
+        >>> fit.varcorr()[["group", "effect", "median"]]  # doctest: +SKIP
+        """
+        return varcorr_table(self.spec, self.draws, self.diagnostics, prob, interval)
+
+    def ratios(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
+        """exp(coefficient) with intervals: odds ratios (logit) or rate ratios (log link).
+
+        Examples
+        --------
+        >>> fit.ratios().loc["treat[drug]", ["ratio", "lower", "upper"]]  # doctest: +SKIP
+        """
+        return ratio_table(self.spec, self.draws, prob, interval)
+
+    def family_params(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
+        """Residual SD, dispersion or ordinal cut-points, with intervals."""
+        return family_table(self.spec, self.draws, self.diagnostics, prob, interval)
+
+    def prior_summary(self) -> pd.DataFrame:
+        """The prior of every parameter and whether it is the default or the user's.
+
+        Examples
+        --------
+        >>> fit.prior_summary()  # doctest: +SKIP
+        """
+        return self.spec.prior_table()
+
+    # The workflow verbs live in their own modules; these methods only forward to them.
+    def icc(self, **kwargs) -> pd.DataFrame:
+        """Intra-class correlation posterior summaries; see :func:`bayesglmm.icc.icc`.
+
+        Examples
+        --------
+        >>> fit.icc()  # doctest: +SKIP
+        """
+        from bayesglmm.icc import icc
+
+        return icc(self, **kwargs)
+
+    def predict(self, data=None, kind: str = "conditional", **kwargs) -> pd.DataFrame:
+        """Predictions for ``data``; see :func:`bayesglmm.predict.predict`.
+
+        Examples
+        --------
+        >>> fit.predict(mc, kind="typical")  # doctest: +SKIP
+        """
+        from bayesglmm.predict import predict
+
+        return predict(self, data, kind=kind, **kwargs)
+
+    def plot_ppc(self, **kwargs):
+        """Posterior predictive check figure; see :func:`bayesglmm.plots.plot_ppc`.
+
+        Examples
+        --------
+        >>> fig = fit.plot_ppc()  # doctest: +SKIP
+        """
+        from bayesglmm.plots import plot_ppc
+
+        return plot_ppc(self, **kwargs)
+
+    def plot_ranef_qq(self, **kwargs):
+        """QQ plot of group effects; see :func:`bayesglmm.plots.plot_ranef_qq`.
+
+        Examples
+        --------
+        >>> fig = fit.plot_ranef_qq()  # doctest: +SKIP
+        """
+        from bayesglmm.plots import plot_ranef_qq
+
+        return plot_ranef_qq(self, **kwargs)
+
+    def save(self, path) -> None:
+        """Save draws and specification atomically; see :func:`bayesglmm.io.save`.
+
+        Examples
+        --------
+        >>> fit.save("fit.bglmm")  # doctest: +SKIP
+        """
+        from bayesglmm.io import save
+
+        save(self, path)
+
+    def summary(self, prob: float = 0.95, interval: Interval = "eti") -> Summary:
+        """An lme4-style summary: verdict, model facts, fixed effects, variance components.
+
+        Examples
+        --------
+        >>> print(fit.summary())  # doctest: +SKIP
+        """
+        spec = self.spec
+        groups = spec.group_levels()
+        header = {
+            "Family": family_of(spec),
+            "Formula": spec.formula.original,
+            "Observations": spec.n_obs,
+        }
+        if groups:
+            header["Groups"] = ", ".join(f"{g} ({n} levels)" for g, n in groups.items())
+            header["Group effects"] = ", ".join(f"{t} {p}" for t, p in spec.parameterization.items())
+        s = self.settings
+        header["Draws"] = (
+            f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
+            f"sampler {s.get('sampler')}, seed {s.get('seed')}"
+        )
+        verdict = "prior draws (no sampler diagnostics)" if self.diagnostics is None else self.diagnostics.verdict()
+        return Summary(header, verdict, self.fixef(prob, interval), self.family_params(prob, interval),
+                       self.varcorr(prob, interval), prob, interval, list(spec.data.notes))
+
+
+def default_cores(chains: int) -> int:
+    """Cores to use: one per chain, at most the machine's."""
+    return max(1, min(chains, os.cpu_count() or 1))
+
+
+def _n_free_params(spec: ModelSpec) -> int:
+    point = spec.pymc_model.initial_point()
+    return int(sum(np.size(v) for v in point.values()))
+
+
+def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None, priors: dict | None = None,
+        draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None, seed: int | None = None,
+        sampler: Sampler = "nutpie", target_accept: float | None = None, low_rank: bool | None = None,
+        prior_only: bool = False, dropna: bool = False, progressbar: bool | None = None,
+        parameterization="auto") -> Fit:
+    """Fit a Bayesian GLMM by NUTS and check its convergence.
+
+    Parameters
+    ----------
+    formula : str
+        lme4/Bambi formula (see :func:`bayesglmm.model.build_model`).
+    data : pandas.DataFrame
+        The data.
+    family : str
+        ``gaussian``, ``bernoulli``, ``binomial``, ``poisson``, ``negativebinomial``, ``cumulative``.
+    link : str, optional
+        Link function; the family's default if None.
+    priors : dict, optional
+        Overrides of the default priors, per term (see :func:`fit.prior_summary`).
+    draws, tune, chains : int
+        Draws kept per chain, warm-up iterations per chain, number of chains.
+    cores : int, optional
+        Parallel chains; default one per chain up to the machine's cores.
+    seed : int, optional
+        Random seed: the same seed gives the same draws.
+    sampler : {"nutpie", "pymc"}
+        NUTS implementation.
+    target_accept : float, optional
+        Target acceptance rate of NUTS (default 0.9).
+    low_rank : bool, optional
+        nutpie's low-rank modified mass matrix; default on for models up to 150 parameters.
+    prior_only : bool
+        Draw from the prior (and prior predictive) instead of the posterior.
+    dropna : bool
+        Drop rows with missing values in the model's columns (recorded) instead of raising.
+    progressbar : bool, optional
+        Show progress; default only when standard error is a terminal.
+    parameterization : {"auto", "centred", "non-centred"} or dict
+        Of the group effects (see :func:`bayesglmm.model.build_model`); shown in the summary.
+
+    Returns
+    -------
+    Fit
+        ``fit.ok`` is False (and a ConvergenceWarning was issued) if the sampler did not converge.
+
+    Examples
+    --------
+    >>> import bayesglmm as bg
+    >>> mc = bg.datasets.load("multicentre")  # doctest: +SKIP
+    >>> f = bg.fit("p(y, n) ~ treat + (1|centre)", mc, family="binomial", seed=1)  # doctest: +SKIP
+    >>> f.ok  # doctest: +SKIP
+    True
+    """
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler must be 'nutpie' or 'pymc'; got {sampler!r}.")
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if not isinstance(value, (int, np.integer)) or value < (0 if name == "tune" else 1):
+            raise ValueError(f"{name} must be a positive whole number; got {value!r}.")
+    if target_accept is not None and not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must be between 0 and 1 (e.g. 0.95); got {target_accept!r}.")
+    spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
+                       parameterization=parameterization)
+    return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
+                  target_accept=target_accept, low_rank=low_rank, prior_only=prior_only, progressbar=progressbar)
+
+
+def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,
+           seed: int | None = None, sampler: Sampler = "nutpie", target_accept: float | None = None,
+           low_rank: bool | None = None, prior_only: bool = False, progressbar: bool | None = None) -> Fit:
+    """Sample a built model (the second step of :func:`fit`).
+
+    Examples
+    --------
+    >>> f = sample(build_model("y ~ x", df), seed=1)  # doctest: +SKIP
+    """
+    bm = spec.bambi_model
+    progressbar = sys.stderr.isatty() if progressbar is None else progressbar
+    settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    if prior_only:
+        settings.update(sampler="prior", chains=1)
+        idata = bm.prior_predictive(draws=draws, random_seed=seed)
+        return Fit(spec, idata, None, settings)
+    target_accept = DEFAULT_TARGET_ACCEPT if target_accept is None else target_accept
+    cores = default_cores(chains) if cores is None else cores
+    nuts = {"target_accept": target_accept}
+    if sampler == "nutpie":
+        low_rank = _n_free_params(spec) <= LOW_RANK_MAX_PARAMS if low_rank is None else low_rank
+        if low_rank:
+            nuts["low_rank_modified_mass_matrix"] = True
+        settings["low_rank"] = bool(low_rank)
+    settings.update(target_accept=target_accept, cores=cores)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*Pareto.*")
+        idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+                       inference_method=sampler, nuts=nuts, progressbar=progressbar)
+        bm.compute_log_likelihood(idata)
+    diagnostics = diagnose(idata)
+    warn_if_failed(diagnostics, stacklevel=3)
+    return Fit(spec, idata, diagnostics, settings)

@@ -1,0 +1,269 @@
+"""Read an lme4-style formula: what Bambi gets, which columns it uses, which effects correlate.
+
+Bambi (through formulae) parses the formula itself; this module only does what Bambi does
+not:
+
+* ``(1 + x || g)`` (lme4's uncorrelated random effects) is rewritten to ``(1 + x | g)``,
+  which Bambi builds as independent effects; ``(1 + x | g)`` is remembered as a
+  *correlated block* so that :mod:`bayesglmm.backend` gives it an LKJ prior.
+* Column names that are not Python identifiers (the course's ``ID.doctor``) are quoted
+  with backticks, the way formulae wants them, so users can write them as in R.
+* The data columns a formula uses are listed, so the data can be checked before sampling.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import formulae
+
+from bayesglmm.errors import FormulaError
+
+
+@dataclass(frozen=True)
+class GroupBlock:
+    """The group-level effects of one bar term such as ``(1 + x | g)``.
+
+    Attributes
+    ----------
+    lhs : str
+        The effects left of the bar (``"1 + x"``).
+    factor : str
+        The grouping expression after expanding ``a/b`` (``"g"``, ``"a:b"``).
+    correlated : bool
+        True for ``|`` with two or more effects, False for ``||`` or a single effect.
+    term_names : tuple of str
+        Bambi's names of the group-specific terms (``("1|g", "x|g")``).
+    """
+
+    lhs: str
+    factor: str
+    correlated: bool
+    term_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula read for bayesglmm.
+
+    Attributes
+    ----------
+    original : str
+        The formula as the user wrote it.
+    bambi : str
+        The formula handed to Bambi (``||`` rewritten, odd column names quoted).
+    response : str
+        The response column (the successes column for ``p(y, n)``).
+    trials : str or None
+        The trials column of ``p(y, n)``, or None.
+    columns : tuple of str
+        Every data column the formula uses.
+    group_factors : tuple of str
+        The grouping columns (``ID.hospital``, ``ID.doctor`` for ``(1|ID.hospital/ID.doctor)``).
+    offsets : tuple of str
+        Columns used inside ``offset(...)``.
+    blocks : tuple of GroupBlock
+        One entry per grouping expression of each bar term.
+
+    Examples
+    --------
+    >>> pf = parse_formula("p(y, n) ~ treat + (1 + t | g)", ["y", "n", "treat", "t", "g"])
+    >>> pf.response, pf.trials, pf.blocks[0].term_names
+    ('y', 'n', ('1|g', 't|g'))
+    """
+
+    original: str
+    bambi: str
+    response: str
+    trials: str | None
+    columns: tuple[str, ...]
+    group_factors: tuple[str, ...]
+    offsets: tuple[str, ...]
+    blocks: tuple[GroupBlock, ...]
+
+    @property
+    def correlated_blocks(self) -> tuple[GroupBlock, ...]:
+        """The blocks that get a joint (LKJ) prior."""
+        return tuple(b for b in self.blocks if b.correlated)
+
+    @property
+    def has_groups(self) -> bool:
+        """True when the formula has at least one group-level term."""
+        return bool(self.blocks)
+
+
+_TRIALS = re.compile(r"^\s*p\s*\(\s*(?P<y>[^,()]+?)\s*,\s*(?P<n>[^,()]+?)\s*\)\s*$")
+
+
+def quote_columns(formula: str, columns) -> str:
+    """Backtick-quote column names that are not Python identifiers.
+
+    Examples
+    --------
+    >>> quote_columns("y ~ (1|ID.hospital)", ["y", "ID.hospital"])
+    'y ~ (1|`ID.hospital`)'
+    """
+    odd = sorted((str(c) for c in columns if not str(c).isidentifier()), key=len, reverse=True)
+    for name in odd:
+        # Only whole names outside existing backticks: not preceded/followed by name chars.
+        pattern = r"(?<![\w.`])" + re.escape(name) + r"(?![\w.`])"
+        formula = re.sub(pattern, f"`{name}`", formula)
+    return formula
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` at parenthesis depth 0."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _bar_terms(rhs: str) -> list[tuple[int, int, str]]:
+    """Find ``( ... | ... )`` groups at depth 0: (start, end, inner text)."""
+    found, depth, start = [], 0, None
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"Unbalanced ')' at position {i} of the formula's right side {rhs!r}.")
+            if depth == 0 and start is not None:
+                inner = rhs[start + 1 : i]
+                if len(_split_top(inner, "|")) > 1:
+                    found.append((start, i + 1, inner))
+    if depth != 0:
+        raise FormulaError(f"Unbalanced '(' in the formula's right side {rhs!r}.")
+    return found
+
+
+def _expand_factor(factor: str) -> list[str]:
+    """``a/b/c`` -> ``a``, ``a:b``, ``a:b:c``; anything else unchanged."""
+    levels = [p.strip() for p in _split_top(factor, "/")]
+    return [":".join(levels[: i + 1]) for i in range(len(levels))]
+
+
+def _term_names(lhs: str, factor: str) -> tuple[str, ...]:
+    """Bambi's names of the group-specific terms of ``(lhs | factor)``."""
+    try:
+        desc = formulae.model_description(f"({lhs} | {factor})")
+    except Exception as err:  # formulae raises bare Exceptions of several kinds
+        raise FormulaError(f"The group term ({lhs} | {factor}) does not parse: {err}") from err
+    return tuple(t.name for t in desc.terms if type(t).__name__ == "GroupSpecificTerm")
+
+
+def _is_multi_effect(names: tuple[str, ...]) -> bool:
+    return len(names) > 1
+
+
+def parse_formula(formula: str, columns) -> ParsedFormula:
+    """Read ``formula`` against the data's ``columns``.
+
+    Raises
+    ------
+    FormulaError
+        The formula has no ``~``, does not parse, has a group term with nothing after the
+        bar, or names columns the data do not have (the message lists them).
+
+    Examples
+    --------
+    >>> pf = parse_formula("y ~ x + (1 + x || g)", ["y", "x", "g"])
+    >>> pf.bambi, [b.correlated for b in pf.blocks]
+    ('y ~ x + (1 + x | g)', [False])
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"A formula needs a response, '~' and predictors, e.g. 'y ~ x + (1|g)'; got {formula!r}.")
+    columns = [str(c) for c in columns]
+    lhs, rhs = _split_top(formula, "~")[0], "~".join(_split_top(formula, "~")[1:])
+    if not lhs.strip():
+        raise FormulaError(f"The formula {formula!r} has no response left of '~'.")
+    if not rhs.strip():
+        raise FormulaError(f"The formula {formula!r} has nothing right of '~' (use '1' for intercept only).")
+
+    blocks: list[GroupBlock] = []
+    new_rhs, last = [], 0
+    for start, end, inner in _bar_terms(rhs):
+        double = len(_split_top(inner, "||")) > 1
+        parts = _split_top(inner, "||" if double else "|")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise FormulaError(
+                f"The group term ({inner}) must read (effects | grouping factor), "
+                "e.g. (1 | centre) or (1 + time | patient)."
+            )
+        effects, factor = parts[0].strip(), parts[1].strip()
+        q_effects, q_factor = quote_columns(effects, columns), quote_columns(factor, columns)
+        for expanded in _expand_factor(q_factor):
+            names = _term_names(q_effects, expanded)
+            blocks.append(GroupBlock(effects, expanded.replace("`", ""), not double and _is_multi_effect(names), names))
+        new_rhs.append(rhs[last:start] + f"({effects} | {factor})")
+        last = end
+    new_rhs.append(rhs[last:])
+    bambi_formula = quote_columns(f"{lhs.strip()} ~ {''.join(new_rhs).strip()}", columns)
+
+    try:
+        desc = formulae.model_description(bambi_formula)
+    except Exception as err:  # formulae's ParseError / ScanError derive from Exception only
+        raise FormulaError(f"The formula {formula!r} does not parse: {err}") from err
+
+    used = sorted(v for v in desc.var_names if v)
+    missing = [v for v in used if v not in columns]
+    if missing:
+        close = {m: _close(m, columns) for m in missing}
+        hints = "; ".join(f"{m!r}" + (f" (did you mean {close[m]!r}?)" if close[m] else "") for m in missing)
+        raise FormulaError(
+            f"The formula {formula!r} names columns that are not in the data: {hints}. "
+            f"Columns are: {', '.join(columns)}."
+        )
+
+    match = _TRIALS.match(lhs)
+    if match:
+        response, trials = match["y"].strip("` "), match["n"].strip("` ")
+        if trials not in columns:
+            trials = None  # a constant number of trials, e.g. p(y, 10)
+    else:
+        response, trials = lhs.strip().strip("`"), None
+    if response not in columns:
+        response_vars = sorted(formulae.model_description(bambi_formula).response.var_names)
+        response = response_vars[0] if response_vars else response
+
+    group_factors = []
+    for block in blocks:
+        for name in block.factor.split(":"):
+            if name not in group_factors:
+                group_factors.append(name)
+    offsets = []
+    for term in desc.terms:
+        if type(term).__name__ == "Term" and term.name.startswith("offset("):
+            offsets.extend(sorted(term.var_names))
+    return ParsedFormula(
+        original=formula,
+        bambi=bambi_formula,
+        response=response,
+        trials=trials,
+        columns=tuple(used),
+        group_factors=tuple(group_factors),
+        offsets=tuple(offsets),
+        blocks=tuple(blocks),
+    )
+
+
+def _close(name: str, columns) -> str | None:
+    import difflib
+
+    hits = difflib.get_close_matches(name, columns, n=1)
+    return hits[0] if hits else None

@@ -1,0 +1,248 @@
+"""lme4-style tables of a fit: fixed effects, variance components, group effects, ratios.
+
+Each table is computed from the draws at full precision (a pandas DataFrame); rounding
+happens only when :class:`Summary` is printed, like arviz-stats' ``SummaryDataFrame`` and
+lme4's ``VarCorr`` / ``print.VarCorr`` split. Intervals are 95% equal-tailed by default
+(the course's level; ArviZ's default is 89%), or highest-density with ``interval="hdi"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Literal
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from bayesglmm.backend import corr_dims
+
+Interval = Literal["eti", "hdi"]
+STAT_COLUMNS = ["mean", "sd", "median", "lower", "upper"]
+
+
+def interval_bounds(draws: np.ndarray, prob: float = 0.95, interval: Interval = "eti") -> tuple[float, float]:
+    """Lower and upper bound of a credible interval of 1-d draws.
+
+    Examples
+    --------
+    >>> interval_bounds(np.arange(101.0), prob=0.9)
+    (5.0, 95.0)
+    """
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
+    draws = np.asarray(draws, dtype=float).ravel()
+    if interval == "eti":
+        lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2])
+        return float(lo), float(hi)
+    if interval == "hdi":
+        bounds = az.hdi(draws, prob=prob)
+        return float(bounds[0]), float(bounds[1])
+    raise ValueError(f"interval must be 'eti' (equal-tailed) or 'hdi' (highest density); got {interval!r}.")
+
+
+def describe_draws(draws, prob: float = 0.95, interval: Interval = "eti") -> dict:
+    """Mean, SD, median and interval of 1-d draws as a dict (one table row).
+
+    Examples
+    --------
+    >>> describe_draws(np.array([1.0, 2.0, 3.0]), prob=0.5)["median"]
+    2.0
+    """
+    draws = np.asarray(draws, dtype=float).ravel()
+    lo, hi = interval_bounds(draws, prob, interval)
+    return {"mean": draws.mean(), "sd": draws.std(ddof=1), "median": float(np.median(draws)), "lower": lo, "upper": hi}
+
+
+def _elements(da):
+    """Yield (label suffix, coordinate values, 1-d draws) for each element of a variable."""
+    dims = [d for d in da.dims if d not in ("chain", "draw")]
+    if not dims:
+        yield "", (), da.values.ravel()
+        return
+    for values in product(*(da[d].values for d in dims)):
+        sel = da.sel(dict(zip(dims, values)))
+        yield "[" + ", ".join(str(v) for v in values) + "]", values, sel.values.ravel()
+
+
+def _with_diagnostics(rows: list[dict], diagnostics) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    if diagnostics is not None and len(table):
+        diag = diagnostics.table.reindex(table["label"])
+        table["r_hat"] = diag["r_hat"].to_numpy()
+        table["ess_bulk"] = diag["ess_bulk"].to_numpy()
+        table["ess_tail"] = diag["ess_tail"].to_numpy()
+    return table
+
+
+def _parent(spec):
+    bm = spec.bambi_model
+    return bm.parameters[bm.family.likelihood.parent]
+
+
+def fixef_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
+    """Fixed effects: one row per coefficient (``term``), with mean, SD, median, interval.
+
+    Columns: ``term``, ``mean``, ``sd``, ``median``, ``lower``, ``upper`` and, for a
+    posterior, ``r_hat``, ``ess_bulk``, ``ess_tail``. ``label`` is ArviZ's element name.
+    """
+    comp = _parent(spec)
+    names = (["Intercept"] if comp.intercept_term is not None else []) + list(comp.common_terms)
+    rows = []
+    for name in names:
+        for suffix, _, values in _elements(draws[name]):
+            rows.append({"term": name + suffix, "label": name + suffix, **describe_draws(values, prob, interval)})
+    return _with_diagnostics(rows, diagnostics).set_index("term") if rows else pd.DataFrame(columns=STAT_COLUMNS)
+
+
+def family_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
+    """Family parameters other than the mean: residual SD, dispersion, ordinal cut-points."""
+    bm = spec.bambi_model
+    rows = []
+    for name in bm.parameters:
+        if name == bm.family.likelihood.parent or name not in draws:
+            continue
+        for suffix, _, values in _elements(draws[name]):
+            rows.append({"parameter": name + suffix, "label": name + suffix, **describe_draws(values, prob, interval)})
+    return _with_diagnostics(rows, diagnostics).set_index("parameter") if rows else pd.DataFrame(columns=STAT_COLUMNS)
+
+
+def _group_terms(spec):
+    return _parent(spec).group_specific_terms
+
+
+def varcorr_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
+    """Variance components as SDs (and correlations of correlated blocks) with intervals.
+
+    One row per SD (``kind="sd"``) or correlation (``kind="cor"``): ``group``, ``effect``,
+    then the statistics. A gaussian model adds the ``Residual`` SD.
+    """
+    rows = []
+    for name in _group_terms(spec):
+        effect, group = name.split("|")
+        for suffix, _, values in _elements(draws[f"{name}_sigma"]):
+            rows.append({"group": group, "effect": effect + suffix, "kind": "sd",
+                         "label": f"{name}_sigma{suffix}", **describe_draws(values, prob, interval)})
+    for var in [v for v in draws.data_vars if str(v).endswith("_corr")]:
+        da = draws[var]
+        dim_a, dim_b = corr_dims(str(var)[: -len("_corr")])
+        labels = list(da[dim_a].values)
+        for i, j in ((i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))):
+            values = da.sel({dim_a: labels[i], dim_b: labels[j]}).values
+            rows.append({"group": str(var)[: -len("_corr")], "effect": f"cor({labels[i]}, {labels[j]})", "kind": "cor",
+                         "label": f"{var}[{labels[i]}, {labels[j]}]", **describe_draws(values, prob, interval)})
+    if spec.family.name == "gaussian" and "sigma" in draws:
+        rows.append({"group": "Residual", "effect": "", "kind": "sd", "label": "sigma",
+                     **describe_draws(draws["sigma"].values, prob, interval)})
+    cols = ["group", "effect", "kind", "label", *STAT_COLUMNS]
+    return _with_diagnostics(rows, diagnostics) if rows else pd.DataFrame(columns=cols)
+
+
+def ranef_table(spec, draws, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
+    """Each group level's effect (deviation from the fixed effects) with its interval.
+
+    Columns: ``group``, ``level``, ``effect``, ``mean``, ``sd``, ``median``, ``lower``, ``upper``.
+    """
+    rows = []
+    for name in _group_terms(spec):
+        effect, group = name.split("|")
+        da = draws[name]
+        factor_dim = f"{group}__factor_dim"
+        expr_dims = [d for d in da.dims if d not in ("chain", "draw", factor_dim)]
+        for level in da[factor_dim].values:
+            sub = da.sel({factor_dim: level})
+            if expr_dims:
+                for suffix, _, values in _elements(sub):
+                    rows.append({"group": group, "level": str(level), "effect": effect + suffix,
+                                 **describe_draws(values, prob, interval)})
+            else:
+                rows.append({"group": group, "level": str(level), "effect": effect,
+                             **describe_draws(sub.values, prob, interval)})
+    return pd.DataFrame(rows, columns=["group", "level", "effect", *STAT_COLUMNS])
+
+
+def ratio_table(spec, draws, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
+    """exp(coefficient) for every fixed effect but the intercept: odds or rate ratios.
+
+    Columns: ``ratio`` (posterior median of exp(b)), ``mean``, ``lower``, ``upper``,
+    ``p_above_1`` (posterior probability that the ratio exceeds 1) and ``kind``.
+    """
+    label = spec.family.ratio_label.get(spec.link)
+    if label is None:
+        from bayesglmm.errors import FamilyError
+
+        raise FamilyError(
+            f"exp(coefficient) has no ratio meaning for {spec.family.name} with the {spec.link} link; "
+            "ratios are for logit (odds ratios) and log (rate ratios) links. Use fixef()."
+        )
+    comp = _parent(spec)
+    rows = []
+    for name in comp.common_terms:
+        for suffix, _, values in _elements(draws[name]):
+            r = np.exp(values)
+            lo, hi = interval_bounds(r, prob, interval)
+            rows.append({"term": name + suffix, "ratio": float(np.median(r)), "mean": r.mean(),
+                         "lower": lo, "upper": hi, "p_above_1": float((r > 1).mean()), "kind": label})
+    return pd.DataFrame(rows, columns=["term", "ratio", "mean", "lower", "upper", "p_above_1", "kind"]).set_index("term")
+
+
+@dataclass
+class Summary:
+    """The printed summary of a fit: header facts and the tables behind them.
+
+    Attributes
+    ----------
+    header : dict
+        Family, formula, number of observations, groups and their level counts, draws.
+    verdict : str
+        The convergence verdict (first line of the print).
+    fixef, family_params, varcorr : pandas.DataFrame
+        The tables (full precision).
+    prob : float
+        Interval probability; ``interval`` is ``"eti"`` or ``"hdi"``.
+    notes : list of str
+        What was done to the data (dropped rows, conversions).
+    """
+
+    header: dict
+    verdict: str
+    fixef: pd.DataFrame
+    family_params: pd.DataFrame
+    varcorr: pd.DataFrame
+    prob: float
+    interval: str
+    notes: list
+
+    def __str__(self) -> str:
+        pct = f"{self.prob * 100:g}%"
+        kind = "equal-tailed" if self.interval == "eti" else "highest-density"
+        lines = [f"Convergence: {self.verdict}", ""]
+        lines += [f"{key}: {value}" for key, value in self.header.items()]
+        for note in self.notes:
+            lines.append(f"Note: {note}")
+        cols = ["mean", "sd", "lower", "upper", "r_hat", "ess_bulk"]
+        if len(self.fixef):
+            lines += ["", f"Fixed effects (posterior mean, SD, {pct} {kind} interval):", _fmt(self.fixef, cols)]
+        if len(self.family_params):
+            lines += ["", f"Family parameters ({pct} {kind} interval):", _fmt(self.family_params, cols)]
+        if len(self.varcorr):
+            vc = self.varcorr.set_index(["group", "effect"])
+            lines += ["", f"Group-level SDs and correlations ({pct} {kind} interval):", _fmt(vc, ["median", *cols])]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+
+def _fmt(table: pd.DataFrame, cols) -> str:
+    cols = [c for c in cols if c in table.columns]
+    shown = table[cols].copy()
+    for c in cols:
+        if c == "ess_bulk":
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
+        elif c == "r_hat":
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        else:
+            shown[c] = shown[c].map(lambda v: f"{v:.4f}")
+    return shown.to_string()

@@ -1,0 +1,298 @@
+"""Pre-fit checks: every problem with the data is reported before any sampling starts.
+
+Like lme4's checks in ``R/modular.R``, these run on the model frame (only the columns the
+formula uses). Each error names the column, the offending value and the rows, by the
+data's own index labels. :func:`prepare_data` returns the cleaned model frame.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bayesglmm.errors import DataError
+from bayesglmm.families import Family
+from bayesglmm.formula import ParsedFormula
+
+_MAX_ROWS_SHOWN = 5
+
+
+@dataclass
+class PreparedData:
+    """The model frame handed to Bambi, and what was done to get it.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The used columns, grouping factors as categoricals, rows as in the input.
+    dropped_rows : list
+        Index labels of rows dropped for missing values (only with ``dropna=True``).
+    notes : list of str
+        Plain-language notes on conversions (e.g. a numeric grouping column made a factor).
+    """
+
+    frame: pd.DataFrame
+    dropped_rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+def _rows(index) -> str:
+    labels = list(index)
+    shown = ", ".join(repr(x) if isinstance(x, str) else str(x) for x in labels[:_MAX_ROWS_SHOWN])
+    more = f" and {len(labels) - _MAX_ROWS_SHOWN} more" if len(labels) > _MAX_ROWS_SHOWN else ""
+    return f"row{'s' if len(labels) > 1 else ''} {shown}{more}"
+
+
+def _first_bad(series: pd.Series, mask) -> str:
+    mask = np.asarray(mask, dtype=bool)
+    bad = series[mask]
+    return f"value {bad.iloc[0]!r} at {_rows(bad.index)}"
+
+
+def _numeric(series: pd.Series, column: str, what: str) -> pd.Series:
+    """The column as numbers, or a DataError naming the first value that is not a number."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float)
+    converted = pd.to_numeric(series, errors="coerce")
+    bad = converted.isna() & series.notna()
+    if bad.any():
+        raise DataError(
+            f"Column {column!r} ({what}) must be numeric but has {int(bad.sum())} non-numeric "
+            f"value(s): {_first_bad(series, bad)}."
+        )
+    return converted.astype(float)
+
+
+def check_missing(frame: pd.DataFrame, columns) -> None:
+    """Raise DataError listing, per column, how many values are missing and where.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, None], "g": ["a", "b"]})
+    >>> check_missing(df, ["y", "g"])
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.DataError: Missing values in the model's columns: column 'y': 1 missing (row 1). ...
+    """
+    parts = []
+    for col in columns:
+        miss = frame[col].isna()
+        if miss.any():
+            parts.append(f"column {col!r}: {int(miss.sum())} missing ({_rows(frame.index[miss])})")
+    if parts:
+        raise DataError(
+            "Missing values in the model's columns: " + "; ".join(parts) + ". Nothing is dropped "
+            "silently: remove or impute these rows, or pass dropna=True to drop them (the fit "
+            "records how many)."
+        )
+
+
+def check_response(frame: pd.DataFrame, pf: ParsedFormula, family: Family) -> pd.DataFrame:
+    """Check the response (and trials) against the family; return the frame with it converted."""
+    col = pf.response
+    y = frame[col]
+    if family.response == "ordinal":
+        return _check_ordinal(frame, col)
+    if family.response == "binary":
+        if pd.api.types.is_bool_dtype(y):
+            frame[col] = y.astype(int)
+            return frame
+        if not pd.api.types.is_numeric_dtype(y):
+            raise DataError(
+                f"Column {col!r} is the response of a bernoulli model and must be 0/1 or True/False; "
+                f"it holds text ({_first_bad(y, np.ones(len(y), bool))}). Convert it explicitly, "
+                f"e.g. data[{col!r}] = (data[{col!r}] == 'yes').astype(int)."
+            )
+        bad = ~y.isin([0, 1])
+        if bad.any():
+            raise DataError(
+                f"Column {col!r} is the response of a bernoulli model and must be 0 or 1; "
+                f"found {_first_bad(y, bad)}. For counts out of trials use family='binomial' "
+                "with p(successes, trials)."
+            )
+        return frame
+    y = _numeric(y, col, "the response")
+    _check_finite(y, col)
+    if family.response in ("count", "trials"):
+        bad = (y < 0) | (y != np.round(y))
+        if bad.any():
+            raise DataError(
+                f"Column {col!r} is the response of a {family.name} model and must hold "
+                f"non-negative whole numbers; found {_first_bad(frame[col], bad)}."
+            )
+        frame[col] = y.astype(np.int64)
+    if family.response == "trials":
+        if pf.trials is None:
+            raise DataError(
+                f"A binomial model needs the number of trials: write the response as "
+                f"p({col}, n_column), e.g. 'p(y, n) ~ treat'."
+            )
+        n = _numeric(frame[pf.trials], pf.trials, "the number of trials")
+        _check_finite(n, pf.trials)
+        bad = (n < 1) | (n != np.round(n))
+        if bad.any():
+            raise DataError(
+                f"Column {pf.trials!r} holds the number of trials and must be whole numbers of at "
+                f"least 1; found {_first_bad(frame[pf.trials], bad)}."
+            )
+        over = frame[col].to_numpy() > n.to_numpy()
+        if over.any():
+            first = np.flatnonzero(over)[0]
+            raise DataError(
+                f"Successes exceed trials: column {col!r} = {frame[col].iloc[first]} > column "
+                f"{pf.trials!r} = {frame[pf.trials].iloc[first]} at {_rows(frame.index[over])}."
+            )
+        frame[pf.trials] = n.astype(np.int64)
+    return frame
+
+
+def _check_ordinal(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    y = frame[col]
+    if isinstance(y.dtype, pd.CategoricalDtype):
+        counts = y.value_counts(sort=False)
+        empty = [str(level) for level, c in counts.items() if c == 0]
+        if empty:
+            raise DataError(
+                f"Ordinal response {col!r} has categories with no rows: {', '.join(empty)}. "
+                "A cut-point between empty categories is not identified: remove the unused "
+                f"categories (data[{col!r}] = data[{col!r}].cat.remove_unused_categories()) or merge them."
+            )
+        if not y.cat.ordered:
+            frame[col] = y.cat.as_ordered()
+    elif pd.api.types.is_numeric_dtype(y):
+        _check_finite(y.astype(float), col)
+        frame[col] = pd.Categorical(y, categories=sorted(y.unique()), ordered=True)
+    else:
+        raise DataError(
+            f"Ordinal response {col!r} must be an ordered categorical or numeric codes; it is "
+            f"{y.dtype}. Make the order explicit: pd.Categorical(data[{col!r}], categories=[...], ordered=True)."
+        )
+    if frame[col].nunique() < 2:
+        raise DataError(
+            f"Ordinal response {col!r} has a single category ({frame[col].iloc[0]!r}): "
+            "there is nothing to model."
+        )
+    return frame
+
+
+def _check_finite(values: pd.Series, col: str) -> None:
+    bad = ~np.isfinite(values.to_numpy(dtype=float))
+    if bad.any():
+        raise DataError(f"Column {col!r} has non-finite values: {_first_bad(values, bad)}.")
+
+
+def check_groups(frame: pd.DataFrame, pf: ParsedFormula, family: Family, notes: list) -> pd.DataFrame:
+    """Make grouping columns categorical and check they have at least two levels."""
+    for col in pf.group_factors:
+        g = frame[col]
+        if not isinstance(g.dtype, pd.CategoricalDtype):
+            frame[col] = pd.Categorical(g.astype(str), categories=_natural_order(g))
+            notes.append(f"grouping column {col!r} was converted to a factor ({frame[col].nunique()} levels)")
+        else:
+            frame[col] = g.cat.remove_unused_categories()
+        levels = frame[col].nunique()
+        if levels < 2:
+            raise DataError(
+                f"Grouping factor {col!r} has a single level ({frame[col].iloc[0]!r}) in the "
+                "model's rows: a group-level variance cannot be estimated from one group. "
+                "Drop the term or check the data."
+            )
+        if levels == len(frame) and family.response in ("binary", "real", "ordinal"):
+            raise DataError(
+                f"Grouping factor {col!r} has a different level on every row ({levels} levels for "
+                f"{len(frame)} rows): with a {family.name} response an observation-level effect "
+                "is not identified. (Observation-level effects are a remedy for overdispersed "
+                "counts: binomial, poisson.)"
+            )
+    return frame
+
+
+def _natural_order(values: pd.Series) -> list[str]:
+    uniq = pd.unique(values.dropna())
+    try:
+        return [str(v) for v in sorted(uniq, key=float)]
+    except (TypeError, ValueError):
+        return [str(v) for v in sorted(uniq, key=str)]
+
+
+def check_offsets(frame: pd.DataFrame, pf: ParsedFormula) -> None:
+    """Offsets must be finite numbers, and positive when the formula takes their log."""
+    for col in pf.offsets:
+        values = _numeric(frame[col], col, "an offset")
+        _check_finite(values, col)
+        if f"log({col})" in pf.original.replace(" ", "").replace("`", ""):
+            bad = values <= 0
+            if bad.any():
+                raise DataError(
+                    f"Column {col!r} is used as offset(log({col})) and must be positive (an exposure); "
+                    f"found {_first_bad(frame[col], bad)}."
+                )
+
+
+def check_predictors(frame: pd.DataFrame, pf: ParsedFormula) -> None:
+    """Numeric predictor columns must be finite."""
+    skip = {pf.response, pf.trials, *pf.group_factors}
+    for col in pf.columns:
+        if col in skip:
+            continue
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            _check_finite(s.astype(float), col)
+
+
+def prepare_data(data, pf: ParsedFormula, family: Family, *, dropna: bool = False) -> PreparedData:
+    """Run every pre-fit check and return the model frame.
+
+    Raises
+    ------
+    DataError
+        With the column, value and rows of the first problem found.
+
+    Examples
+    --------
+    >>> from bayesglmm.formula import parse_formula
+    >>> from bayesglmm.families import get_family
+    >>> df = pd.DataFrame({"y": [1, 5], "n": [4, 4], "g": ["a", "b"]})
+    >>> prepare_data(df, parse_formula("p(y, n) ~ 1 + (1|g)", df.columns), get_family("binomial"))
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.DataError: Successes exceed trials: column 'y' = 5 > column 'n' = 4 at row 1.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    if len(data) == 0:
+        raise DataError("The data have no rows.")
+    frame = data.loc[:, list(pf.columns)].copy()
+    notes: list[str] = []
+    dropped: list = []
+    if dropna:
+        miss = frame.isna().any(axis=1)
+        if miss.any():
+            dropped = list(frame.index[miss])
+            per_col = {c: int(frame[c].isna().sum()) for c in frame.columns if frame[c].isna().any()}
+            frame = frame.loc[~miss].copy()
+            notes.append(
+                f"{len(dropped)} row(s) with missing values were dropped ("
+                + ", ".join(f"{c}: {k}" for c, k in per_col.items())
+                + ")"
+            )
+            if len(frame) == 0:
+                raise DataError("Every row has a missing value in the model's columns; nothing is left to fit.")
+    check_missing(frame, pf.columns)
+    frame = check_response(frame, pf, family)
+    check_offsets(frame, pf)
+    check_predictors(frame, pf)
+    frame = check_groups(frame, pf, family, notes)
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype) and col not in pf.group_factors and col != pf.response:
+            frame[col] = frame[col].cat.remove_unused_categories()
+    for note in notes:
+        if note.startswith("grouping column"):
+            continue
+        warnings.warn(note, UserWarning, stacklevel=3)
+    return PreparedData(frame=frame, dropped_rows=dropped, notes=notes)
