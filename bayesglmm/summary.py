@@ -150,7 +150,7 @@ def ranef_table(spec, draws, prob=0.95, interval: Interval = "eti") -> pd.DataFr
         da = draws[name]
         factor_dim = f"{group}__factor_dim"
         expr_dims = [d for d in da.dims if d not in ("chain", "draw", factor_dim)]
-        for level in da[factor_dim].values:
+        for level in _level_order(spec, group, da[factor_dim].values):
             sub = da.sel({factor_dim: level})
             if expr_dims:
                 for suffix, _, values in _elements(sub):
@@ -160,6 +160,15 @@ def ranef_table(spec, draws, prob=0.95, interval: Interval = "eti") -> pd.DataFr
                 rows.append({"group": group, "level": str(level), "effect": effect,
                              **describe_draws(sub.values, prob, interval)})
     return pd.DataFrame(rows, columns=["group", "level", "effect", *STAT_COLUMNS])
+
+
+def _level_order(spec, group: str, levels) -> list:
+    """Levels in the data's factor order (Bambi sorts them as text: 1, 10, 11, 2, ...)."""
+    frame = spec.data.frame
+    if group in frame and isinstance(frame[group].dtype, pd.CategoricalDtype):
+        rank = {str(c): i for i, c in enumerate(frame[group].cat.categories)}
+        return sorted(levels, key=lambda lv: rank.get(str(lv), len(rank)))
+    return list(levels)
 
 
 def ratio_table(spec, draws, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
