@@ -8,6 +8,9 @@ not:
   *correlated block* so that :mod:`bayesglmm.backend` gives it an LKJ prior.
 * Column names that are not Python identifiers (the course's ``ID.doctor``) are quoted
   with backticks, the way formulae wants them, so users can write them as in R.
+* ``(1|a/b)`` and ``(1|a:b)`` get a derived factor ``a:b`` holding only the combinations
+  that occur in the data, as in lme4 (formulae would build every combination of a's and
+  b's levels: 14,245 doctor effects for the course's 407 doctors in 35 hospitals).
 * The data columns a formula uses are listed, so the data can be checked before sampling.
 """
 
@@ -63,6 +66,8 @@ class ParsedFormula:
         The grouping columns (``ID.hospital``, ``ID.doctor`` for ``(1|ID.hospital/ID.doctor)``).
     offsets : tuple of str
         Columns used inside ``offset(...)``.
+    derived_factors : tuple of str
+        Interaction grouping factors (``"a:b"``) built from the data's observed combinations.
     blocks : tuple of GroupBlock
         One entry per grouping expression of each bar term.
 
@@ -80,6 +85,7 @@ class ParsedFormula:
     columns: tuple[str, ...]
     group_factors: tuple[str, ...]
     offsets: tuple[str, ...]
+    derived_factors: tuple[str, ...]
     blocks: tuple[GroupBlock, ...]
 
     @property
@@ -196,6 +202,7 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
         raise FormulaError(f"The formula {formula!r} has nothing right of '~' (use '1' for intercept only).")
 
     blocks: list[GroupBlock] = []
+    derived: list[str] = []
     new_rhs, last = [], 0
     for start, end, inner in _bar_terms(rhs):
         double = len(_split_top(inner, "||")) > 1
@@ -206,11 +213,20 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
                 "e.g. (1 | centre) or (1 + time | patient)."
             )
         effects, factor = parts[0].strip(), parts[1].strip()
-        q_effects, q_factor = quote_columns(effects, columns), quote_columns(factor, columns)
-        for expanded in _expand_factor(q_factor):
-            names = _term_names(q_effects, expanded)
-            blocks.append(GroupBlock(effects, expanded.replace("`", ""), not double and _is_multi_effect(names), names))
-        new_rhs.append(rhs[last:start] + f"({effects} | {factor})")
+        q_effects = quote_columns(effects, columns)
+        bars = []
+        for expanded in _expand_factor(factor.replace("`", "")):
+            names_in = [n.strip() for n in expanded.split(":")]
+            if len(names_in) > 1:
+                expanded = ":".join(names_in)
+                derived.append(expanded) if expanded not in derived else None
+                q_factor = f"`{expanded}`"
+            else:
+                q_factor = quote_columns(expanded, columns)
+            names = _term_names(q_effects, q_factor)
+            blocks.append(GroupBlock(effects, expanded, not double and _is_multi_effect(names), names))
+            bars.append(f"({effects} | {q_factor})")
+        new_rhs.append(rhs[last:start] + " + ".join(bars))
         last = end
     new_rhs.append(rhs[last:])
     bambi_formula = quote_columns(f"{lhs.strip()} ~ {''.join(new_rhs).strip()}", columns)
@@ -220,7 +236,7 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
     except Exception as err:  # formulae's ParseError / ScanError derive from Exception only
         raise FormulaError(f"The formula {formula!r} does not parse: {err}") from err
 
-    used = sorted(v for v in desc.var_names if v)
+    used = sorted({v for v in desc.var_names if v and v not in derived} | {c for d in derived for c in d.split(":")})
     missing = [v for v in used if v not in columns]
     if missing:
         close = {m: _close(m, columns) for m in missing}
@@ -258,6 +274,7 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
         columns=tuple(used),
         group_factors=tuple(group_factors),
         offsets=tuple(offsets),
+        derived_factors=tuple(derived),
         blocks=tuple(blocks),
     )
 

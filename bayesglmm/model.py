@@ -15,6 +15,7 @@ from typing import Literal
 import bambi as bmb
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from bayesglmm.backend import GLMMBackend
 from bayesglmm.errors import FamilyError, FormulaError, PriorError
@@ -51,7 +52,7 @@ class ModelSpec:
     parameterization : dict
         Group term -> ``"centred"``, ``"non-centred"`` or ``"non-centred (LKJ)"``.
     level_information : dict
-        Group term -> median information per level (see :func:`level_information`).
+        Group term -> :class:`LevelInformation` (information, between-level SD, score).
     """
 
     formula: ParsedFormula
@@ -111,17 +112,43 @@ def _response_arrays(pd_frame: pd.DataFrame, pf: ParsedFormula, family: Family):
     return y, trials
 
 
-# Centred group effects sample better when each level's data pin its effect down (the
-# likelihood dominates the prior), non-centred ones when the data per level are weak
-# (Betancourt & Girolami 2015, arXiv:1312.0906). The rule: centred when the median level
-# carries at least this much Fisher information on the link scale (a standard error of
-# the level's mean <= 0.45). Measured by benchmarks/parameterization.py (4 chains x 1000,
-# seeds 1 and 7, low-rank mass matrix): multicentre (information 9.3) min bulk ESS
-# 2650-3068 centred vs 556-701 non-centred (one divergence); betablocker (44) 2624-3180
-# vs 667-675. HR (5 binary rows per patient, 1.2) stays non-centred.
-CENTRED_MIN_INFORMATION = 5.0
+# Centred group effects sample better when each level's data pin its effect down relative
+# to the spread of the effects (the likelihood dominates the prior), non-centred ones when
+# they do not (Betancourt & Girolami 2015, arXiv:1312.0906). The rule, for group
+# intercepts: centred when (median information per level) x (between-level variance)
+# >= CENTRED_MIN_SCORE, both estimated from the data before sampling: the information is
+# the Fisher information about a level's linear predictor at the overall mean, and the
+# between-level variance is a method-of-moments estimate from the levels' link-scale means.
+# Slopes and correlated blocks stay non-centred. Measured by benchmarks/parameterization.py
+# (4 chains x 1000, low-rank mass matrix): multicentre (score 13.9) min bulk ESS 2650-3068
+# centred vs 556-701 non-centred; betablocker (score 10.8) 2624-3180 vs 667-675; cbpp's herd
+# effect beside an observation-level effect (score 3.6: its between-level SD estimate
+# includes the observation-level noise) failed centred (R-hat 1.014, ESS
+# 247, a divergence) and converged non-centred (ESS 454-646).
+CENTRED_MIN_SCORE = 5.0
 
 Parameterization = Literal["auto", "centred", "non-centred"]
+
+
+@dataclass(frozen=True)
+class LevelInformation:
+    """How well the data inform a group term's levels (see :func:`level_information`).
+
+    Attributes
+    ----------
+    information : float
+        Median over levels of the information about a level's effect on the link scale:
+        the inverse of the noise variance of its mean (sampling noise plus, for a parent
+        factor, its nested levels' spread).
+    between_sd : float
+        Method-of-moments estimate of the SD of the level effects (link scale).
+    score : float
+        ``information * between_sd**2``; centred when at least ``CENTRED_MIN_SCORE``.
+    """
+
+    information: float
+    between_sd: float
+    score: float
 
 
 def _row_information(family_name: str, y, trials) -> np.ndarray:
@@ -136,32 +163,87 @@ def _row_information(family_name: str, y, trials) -> np.ndarray:
         return np.maximum(y, 0.5)  # information about a log-rate ~ expected count
     if family_name == "cumulative":
         return np.full(len(y), 0.25)
-    return np.ones(len(y))  # gaussian: rows per level (in units of the response SD)
+    return np.ones(len(y))  # gaussian, in units of the response SD
 
 
-def level_information(term, family_name: str, y, trials) -> float:
-    """Median over levels of the information the data carry about a group's effect.
+def _level_means(family_name: str, y, trials, exposure, index, n_levels) -> np.ndarray:
+    """Each level's mean response on the link scale (empirical, lightly regularised)."""
+    def total(w):
+        return np.bincount(index, weights=w, minlength=n_levels)
+
+    if family_name in ("binomial", "bernoulli"):
+        n = trials if trials is not None else np.ones(len(y))
+        return special.logit((total(y) + 0.5) / (total(n) + 1.0))
+    if family_name in ("poisson", "negativebinomial"):
+        return np.log((total(y) + 0.5) / total(exposure))
+    sd = y.std() or 1.0
+    return total(y / sd) / np.maximum(total(np.ones(len(y))), 1)
+
+
+def level_information(term, family_name: str, y, trials=None, exposure=None, parent_index=None,
+                      child: tuple | None = None) -> LevelInformation:
+    """Information per level, between-level SD and the score the "auto" rule uses.
 
     Examples
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"y": [3, 5, 2, 8], "n": [10, 10, 10, 10], "g": list("aabb")})
     >>> spec = build_model("p(y, n) ~ 1 + (1|g)", df, family="binomial")
-    >>> spec.level_information["1|g"]
+    >>> spec.level_information["1|g"].information
     4.5
     """
-    info = _row_information(family_name, np.asarray(y, dtype=float), None if trials is None else np.asarray(trials, float))
-    per_level = np.bincount(term.group_index, weights=info)
-    return float(np.round(np.median(per_level), 3))
+    y = np.asarray(y, dtype=float)
+    trials = None if trials is None else np.asarray(trials, dtype=float)
+    exposure = np.ones(len(y)) if exposure is None else np.asarray(exposure, dtype=float)
+    index = term.group_index
+    n_levels = int(index.max()) + 1
+    info = np.bincount(index, weights=_row_information(family_name, y, trials), minlength=n_levels)
+    means = _level_means(family_name, y, trials, exposure, index, n_levels)
+    if parent_index is not None:
+        # A nested level's mean holds its parent's effect too (a doctor's, its hospital's):
+        # measure the spread of the nested levels around their parents.
+        n_parents = int(parent_index.max()) + 1
+        parent_means = _level_means(family_name, y, trials, exposure, parent_index, n_parents)
+        parent_of_level = np.zeros(n_levels, dtype=int)
+        parent_of_level[index] = parent_index
+        means = means - parent_means[parent_of_level]
+    noise = 1.0 / info
+    if child is not None:
+        # A parent's level mean also averages its nested levels' effects (a hospital's
+        # mean, its doctors'): their variance over the number of nested levels is noise.
+        child_sd, child_index = child
+        children = np.bincount(np.unique(np.c_[index, child_index], axis=0)[:, 0], minlength=n_levels)
+        noise = noise + child_sd**2 / np.maximum(children, 1)
+    between = max(float(np.var(means, ddof=1)) - float(np.mean(noise)), 0.0) if n_levels > 1 else 0.0
+    median_info = float(np.median(1.0 / noise))  # the information the level's mean carries
+    return LevelInformation(round(median_info, 3), round(between**0.5, 3), round(median_info * between, 3))
 
 
 def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_priors):
     """Mark each group term centred or non-centred; return (labels, information)."""
     comp = bm.parameters[bm.family.likelihood.parent]
     correlated = {name for b in pf.correlated_blocks for name in b.term_names}
+    offsets = [t.data.squeeze() for t in comp.offset_terms.values()]
+    exposure = np.exp(sum(offsets)) if offsets else None
+    if family_name == "cumulative":
+        y = np.asarray(pd.Series(y).cat.codes, dtype=float)
     labels, info = {}, {}
-    for name, term in comp.group_specific_terms.items():
-        info[name] = level_information(term, family_name, y if family_name != "cumulative" else np.zeros(len(term.group_index)), trials)
+    terms = comp.group_specific_terms
+    parents = {}
+    for name in terms:
+        expr, factor = name.split("|")
+        parent = f"{expr}|{factor.rsplit(':', 1)[0]}" if ":" in factor else None
+        if parent in terms:
+            parents[name] = parent
+    # Nested (child) terms first: a parent's estimate needs its child's spread.
+    for name in sorted(terms, key=lambda n: -n.count(":")):
+        term = terms[name]
+        parent = parents.get(name)
+        child = next(((info[c].between_sd, terms[c].group_index) for c, p in parents.items() if p == name), None)
+        info[name] = level_information(term, family_name, y, trials, exposure,
+                                       terms[parent].group_index if parent else None, child)
+    info = {name: info[name] for name in terms}
+    for name, term in terms.items():
         if name in correlated:
             labels[name] = "non-centred (LKJ)"
             continue
@@ -171,7 +253,7 @@ def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_p
         if name in user_priors and user_priors[name].noncentered is not None and wanted == "auto":
             centred = not user_priors[name].noncentered
         elif wanted == "auto":
-            centred = info[name] >= CENTRED_MIN_INFORMATION
+            centred = term.kind == "intercept" and info[name].score >= CENTRED_MIN_SCORE
         else:
             centred = wanted == "centred"
         chosen[name].noncentered = not centred
@@ -205,9 +287,9 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         instead of raising.
     parameterization : {"auto", "centred", "non-centred"} or dict
         Of the group effects, for all terms or per term (``{"1|g": "centred"}``). "auto"
-        picks centred when the median level carries at least ``CENTRED_MIN_INFORMATION``
-        (5) units of Fisher information about its effect. Correlated blocks are always
-        non-centred.
+        picks centred for a group intercept when (median information per level) x
+        (estimated between-level variance) >= ``CENTRED_MIN_SCORE`` (5); slopes and
+        correlated blocks are non-centred.
 
     Returns
     -------

@@ -212,6 +212,27 @@ def check_groups(frame: pd.DataFrame, pf: ParsedFormula, family: Family, notes: 
     return frame
 
 
+def add_derived_factors(frame: pd.DataFrame, pf: ParsedFormula) -> pd.DataFrame:
+    """Add the interaction grouping factors (``a:b``) with only the observed combinations.
+
+    Levels are labelled ``"a_level:b_level"`` and ordered by the factors' own level order.
+
+    Examples
+    --------
+    >>> from bayesglmm.formula import parse_formula
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "a": ["1", "1", "2", "2"], "b": ["x", "y", "x", "x"]})
+    >>> add_derived_factors(df, parse_formula("y ~ (1|a/b)", df.columns))["a:b"].cat.categories.tolist()
+    ['1:x', '1:y', '2:x']
+    """
+    for name in pf.derived_factors:
+        parts = name.split(":")
+        codes = [frame[c].cat.codes if isinstance(frame[c].dtype, pd.CategoricalDtype) else frame[c] for c in parts]
+        order = pd.DataFrame(dict(zip(parts, codes))).drop_duplicates().sort_values(parts).index
+        labels = frame[parts].astype(str).agg(":".join, axis=1)
+        frame[name] = pd.Categorical(labels, categories=list(dict.fromkeys(labels.loc[order])))
+    return frame
+
+
 def _natural_order(values: pd.Series) -> list[str]:
     uniq = pd.unique(values.dropna())
     try:
@@ -235,7 +256,11 @@ def check_offsets(frame: pd.DataFrame, pf: ParsedFormula) -> None:
 
 
 def check_predictors(frame: pd.DataFrame, pf: ParsedFormula) -> None:
-    """Numeric predictor columns must be finite."""
+    """Numeric predictor columns must be finite; a text column that is mostly numbers is an error.
+
+    formulae would treat a numeric column with one stray string ("12", "13", "n/a") as a
+    factor with a level per value: a silently wrong model. Genuine factors are left alone.
+    """
     skip = {pf.response, pf.trials, *pf.group_factors}
     for col in pf.columns:
         if col in skip:
@@ -243,6 +268,16 @@ def check_predictors(frame: pd.DataFrame, pf: ParsedFormula) -> None:
         s = frame[col]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             _check_finite(s.astype(float), col)
+        elif not isinstance(s.dtype, pd.CategoricalDtype) and not pd.api.types.is_bool_dtype(s):
+            as_numbers = pd.to_numeric(s, errors="coerce")
+            numeric_share = as_numbers.notna().mean()
+            if 0.5 <= numeric_share < 1:
+                bad = as_numbers.isna() & s.notna()
+                raise DataError(
+                    f"Column {col!r} looks numeric ({numeric_share:.0%} of its values are numbers) but has "
+                    f"{int(bad.sum())} non-numeric value(s): {_first_bad(s, bad)}. Fix or remove those "
+                    f"values, or make the column a factor explicitly (data[{col!r}].astype('category'))."
+                )
 
 
 def prepare_data(data, pf: ParsedFormula, family: Family, *, dropna: bool = False) -> PreparedData:
@@ -288,6 +323,7 @@ def prepare_data(data, pf: ParsedFormula, family: Family, *, dropna: bool = Fals
     check_offsets(frame, pf)
     check_predictors(frame, pf)
     frame = check_groups(frame, pf, family, notes)
+    frame = add_derived_factors(frame, pf)
     for col in frame.columns:
         if isinstance(frame[col].dtype, pd.CategoricalDtype) and col not in pf.group_factors and col != pf.response:
             frame[col] = frame[col].cat.remove_unused_categories()

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/parameterization.py``. Prints wall time, the convergence
 verdict (max R-hat, min bulk ESS, divergences) and the median information per level that
-bayesglmm's "auto" rule uses (``bayesglmm.model.CENTRED_MIN_INFORMATION``).
+bayesglmm's "auto" rule uses (``bayesglmm.model.CENTRED_MIN_SCORE``).
 """
 
 import time
@@ -13,6 +13,7 @@ import bayesglmm as bg
 warnings.simplefilter("ignore")
 
 CASES = [
+    ("cbpp", "p(incidence, size) ~ period + (1|herd) + (1|obs)"),
     ("multicentre", "p(y, n) ~ treat + (1|centre)"),
     ("betablocker", "p(r, n) ~ treat + (1|center)"),
 ]
@@ -27,4 +28,4 @@ if __name__ == "__main__":
                     fit = bg.fit(formula, data, family="binomial", seed=seed, parameterization=par, low_rank=low_rank)
                     print(f"{name:12s} {par:12s} {'low-rank' if low_rank else 'diag':8s} seed {seed}: "
                           f"{time.perf_counter() - start:5.1f}s {fit.diagnostics.verdict()} "
-                          f"information {fit.spec.level_information}", flush=True)
+                          f"score {fit.spec.level_information}", flush=True)
