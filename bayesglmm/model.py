@@ -190,7 +190,7 @@ def level_information(term, family_name: str, y, trials=None, exposure=None, par
     >>> df = pd.DataFrame({"y": [3, 5, 2, 8], "n": [10, 10, 10, 10], "g": list("aabb")})
     >>> spec = build_model("p(y, n) ~ 1 + (1|g)", df, family="binomial")
     >>> spec.level_information["1|g"].information
-    4.5
+    4.95
     """
     y = np.asarray(y, dtype=float)
     trials = None if trials is None else np.asarray(trials, dtype=float)
