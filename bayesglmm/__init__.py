@@ -19,12 +19,20 @@ from bayesglmm.errors import (
     FormulaError,
     PriorError,
 )
+from bayesglmm.compare import Comparison, compare, refit
 from bayesglmm.fit import Fit, fit, sample
 from bayesglmm.model import ModelSpec, build_model
+from bayesglmm.questions import Answer, fixed_effect_needed, random_effects_needed
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
+    "Comparison",
+    "compare",
+    "fixed_effect_needed",
+    "random_effects_needed",
+    "refit",
     "BayesGLMMError",
     "ConvergenceWarning",
     "DataError",
