@@ -18,9 +18,11 @@ from bayesglmm.errors import (
     FitError,
     FormulaError,
     PriorError,
+    SettingsError,
 )
 from bayesglmm.compare import Comparison, compare, refit
 from bayesglmm.fit import Fit, fit, sample
+from bayesglmm.io import load, save
 from bayesglmm.model import ModelSpec, build_model
 from bayesglmm.questions import Answer, fixed_effect_needed, random_effects_needed
 
@@ -28,6 +30,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "SettingsError",
+    "load",
+    "save",
     "Comparison",
     "compare",
     "fixed_effect_needed",

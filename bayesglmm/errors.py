@@ -30,5 +30,9 @@ class PriorError(BayesGLMMError, ValueError):
     """A prior names a term the model does not have, or is not a valid prior."""
 
 
+class SettingsError(BayesGLMMError, ValueError):
+    """A sampler setting or option has an invalid value (names the argument and the valid values)."""
+
+
 class FitError(BayesGLMMError, RuntimeError):
     """A fit cannot be used for what was asked (e.g. comparing fits on different data)."""

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bayesglmm.diagnostics import Diagnostics, diagnose, warn_if_failed
+from bayesglmm.errors import SettingsError
 from bayesglmm.model import ModelSpec, build_model, family_of
 from bayesglmm.summary import (
     Interval,
@@ -214,6 +215,41 @@ class Fit:
                        self.varcorr(prob, interval), prob, interval, list(spec.data.notes))
 
 
+def check_complete(idata, draws: int, chains: int) -> None:
+    """Raise KeyboardInterrupt if the sampler returned fewer draws than asked for.
+
+    nutpie catches Ctrl-C and returns the draws made so far; a fit built from them would
+    look like a short but valid one, so it is refused here.
+    """
+    posterior = idata["posterior"]
+    got_chains, got_draws = posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0)
+    if got_chains < chains or got_draws < draws:
+        raise KeyboardInterrupt(
+            f"sampling was interrupted: {got_chains} chain(s) x {got_draws} draws of the "
+            f"{chains} x {draws} asked for; no fit was returned"
+        )
+
+
+def check_settings(*, draws, tune, chains, sampler, target_accept) -> None:
+    """Raise SettingsError for an invalid sampler setting, naming it and the valid values.
+
+    Examples
+    --------
+    >>> check_settings(draws=0, tune=10, chains=4, sampler="nutpie", target_accept=None)
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.SettingsError: draws must be a whole number of at least 1; got 0.
+    """
+    if sampler not in ("nutpie", "pymc"):
+        raise SettingsError(f"sampler must be 'nutpie' or 'pymc'; got {sampler!r}.")
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        least = 0 if name == "tune" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise SettingsError(f"{name} must be a whole number of at least {least}; got {value!r}.")
+    if target_accept is not None and not 0 < target_accept < 1:
+        raise SettingsError(f"target_accept must be between 0 and 1 (e.g. 0.95); got {target_accept!r}.")
+
+
 def default_cores(chains: int) -> int:
     """Cores to use: one per chain, at most the machine's."""
     return max(1, min(chains, os.cpu_count() or 1))
@@ -277,13 +313,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     >>> f.ok  # doctest: +SKIP
     True
     """
-    if sampler not in ("nutpie", "pymc"):
-        raise ValueError(f"sampler must be 'nutpie' or 'pymc'; got {sampler!r}.")
-    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-        if not isinstance(value, (int, np.integer)) or value < (0 if name == "tune" else 1):
-            raise ValueError(f"{name} must be a positive whole number; got {value!r}.")
-    if target_accept is not None and not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must be between 0 and 1 (e.g. 0.95); got {target_accept!r}.")
+    check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept)
     spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
                        parameterization=parameterization)
     return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
@@ -320,6 +350,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
         warnings.filterwarnings("ignore", message=".*Pareto.*")
         idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
                        inference_method=sampler, nuts=nuts, progressbar=progressbar)
+        check_complete(idata, draws, chains)
         bm.compute_log_likelihood(idata)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)

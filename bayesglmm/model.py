@@ -18,10 +18,10 @@ import pandas as pd
 from scipy import special
 
 from bayesglmm.backend import GLMMBackend
-from bayesglmm.errors import FamilyError, FormulaError, PriorError
+from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
 from bayesglmm.formula import ParsedFormula, parse_formula
-from bayesglmm.priors import DEFAULT_LKJ_ETA, check_prior_names, default_priors, describe, valid_prior_names
+from bayesglmm.priors import DEFAULT_LKJ_ETA, check_prior_names, check_prior_values, default_priors, describe, valid_prior_names
 from bayesglmm.validate import PreparedData, prepare_data
 
 logging.getLogger("bambi").setLevel(logging.WARNING)
@@ -249,7 +249,7 @@ def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_p
             continue
         wanted = choice.get(name, "auto") if isinstance(choice, dict) else choice
         if wanted not in ("auto", "centred", "non-centred"):
-            raise ValueError(f"parameterization for {name!r} must be 'auto', 'centred' or 'non-centred'; got {wanted!r}.")
+            raise SettingsError(f"parameterization for {name!r} must be 'auto', 'centred' or 'non-centred'; got {wanted!r}.")
         if name in user_priors and user_priors[name].noncentered is not None and wanted == "auto":
             centred = not user_priors[name].noncentered
         elif wanted == "auto":
@@ -332,6 +332,7 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         except (ValueError, TypeError, KeyError) as err:
             raise FormulaError(f"Bambi could not build {formula!r} with family {fam.name!r}: {err}") from err
     check_prior_names(user, valid_prior_names(bm, pf.blocks))
+    check_prior_values(user)
     y, trials = _response_arrays(prepared.frame, pf, fam)
     defaults = default_priors(bm, fam.name, link, y, trials)
     chosen = {**defaults, **user}

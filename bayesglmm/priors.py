@@ -64,8 +64,8 @@ def intercept_location(family_name: str, link: str, y, trials=None, offset=None)
 
     Examples
     --------
-    >>> round(intercept_location("binomial", "logit", np.array([1, 3]), trials=np.array([4, 4])), 3)
-    -0.0
+    >>> round(intercept_location("binomial", "logit", np.array([1, 2]), trials=np.array([4, 4])), 3)
+    -0.511
     """
     y = np.asarray(y, dtype=float)
     if family_name in ("binomial",):
@@ -166,6 +166,36 @@ def valid_prior_names(bmb_model, blocks) -> list[str]:
     return names
 
 
+def check_prior_values(user_priors: dict) -> None:
+    """Raise PriorError for a prior that is not a ``bg.Prior`` of a PyMC distribution.
+
+    Examples
+    --------
+    >>> check_prior_values({"x": Prior("Nromal", mu=0, sigma=1)})
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.PriorError: Prior for 'x': no distribution 'Nromal' in PyMC (did you mean 'Normal'?).
+    """
+    import difflib
+
+    import pymc as pm
+
+    names = [n for n in dir(pm) if isinstance(getattr(pm, n), type) and issubclass(getattr(pm, n), pm.Distribution)]
+    for term, prior in user_priors.items():
+        if isinstance(prior, (int, float)) and not isinstance(prior, bool):
+            continue
+        if not isinstance(prior, Prior):
+            raise PriorError(
+                f"Prior for {term!r} must be a bg.Prior (or a number to fix the parameter), e.g. "
+                f"bg.Prior('Normal', mu=0, sigma=1); got {prior!r}."
+            )
+        for p in [prior, *[v for v in prior.args.values() if isinstance(v, Prior)]]:
+            if p.name not in names:
+                close = difflib.get_close_matches(p.name, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise PriorError(f"Prior for {term!r}: no distribution {p.name!r} in PyMC{hint}.")
+
+
 def check_prior_names(user_priors: dict, valid: list[str]) -> None:
     """Raise PriorError for prior names the model does not have.
 
@@ -199,6 +229,8 @@ def describe(prior) -> str:
         return str(prior)
     args = []
     for key, value in prior.args.items():
+        if key == "transform":
+            continue
         if isinstance(value, Prior):
             text = describe(value)
         elif np.ndim(value) > 0:
@@ -207,5 +239,5 @@ def describe(prior) -> str:
         else:
             text = f"{float(value):.4g}"
         args.append(f"{key}={text}")
-    extra = ", ordered" if getattr(prior, "transform", None) is not None else ""
+    extra = ", ordered" if prior.args.get("transform") is not None else ""
     return f"{prior.name}({', '.join(args)}{extra})"

@@ -27,8 +27,8 @@ def interval_bounds(draws: np.ndarray, prob: float = 0.95, interval: Interval = 
 
     Examples
     --------
-    >>> interval_bounds(np.arange(101.0), prob=0.9)
-    (5.0, 95.0)
+    >>> interval_bounds(np.arange(101.0), prob=0.5)
+    (25.0, 75.0)
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")

@@ -49,7 +49,9 @@ def _rows(index) -> str:
 def _first_bad(series: pd.Series, mask) -> str:
     mask = np.asarray(mask, dtype=bool)
     bad = series[mask]
-    return f"value {bad.iloc[0]!r} at {_rows(bad.index)}"
+    value = bad.iloc[0]
+    value = value.item() if isinstance(value, np.generic) else value
+    return f"value {value!r} at {_rows(bad.index)}"
 
 
 def _numeric(series: pd.Series, column: str, what: str) -> pd.Series:
@@ -268,6 +270,12 @@ def check_predictors(frame: pd.DataFrame, pf: ParsedFormula) -> None:
         s = frame[col]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             _check_finite(s.astype(float), col)
+            if s.nunique() == 1:
+                value = s.iloc[0].item() if isinstance(s.iloc[0], np.generic) else s.iloc[0]
+                raise DataError(
+                    f"Predictor {col!r} is constant (value {value!r} in every row): its coefficient "
+                    "cannot be told apart from the intercept. Remove it from the formula."
+                )
         elif not isinstance(s.dtype, pd.CategoricalDtype) and not pd.api.types.is_bool_dtype(s):
             as_numbers = pd.to_numeric(s, errors="coerce")
             numeric_share = as_numbers.notna().mean()

@@ -1,0 +1,195 @@
+"""The ``bayesglmm`` command line: fit, course list/run, one-line errors, Ctrl-C writes nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import types
+import warnings
+
+import pytest
+
+import bayesglmm as bg
+from bayesglmm import cli
+from bayesglmm.io import load
+
+REAL_FIT = bg.fit
+
+
+def _prior_fit(formula, data, family, **kwargs):
+    """A stand-in for bg.fit that draws from the prior (no NUTS): for plumbing tests."""
+    kwargs.update(prior_only=True, draws=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return REAL_FIT(formula, data, family, **kwargs)
+
+
+@pytest.fixture
+def csv(mc, tmp_path):
+    path = tmp_path / "mc.csv"
+    mc.to_csv(path, index=False)  # centre is written as 1..11: the CLI makes it a factor again
+    return path
+
+
+@pytest.fixture
+def no_course(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bayesglmm.course", None)  # import fails as if not installed
+
+
+@pytest.fixture
+def course(monkeypatch):
+    calls = []
+
+    def run(data_dir=None, out=None, seed=2016):
+        calls.append({"data_dir": data_dir, "out": out, "seed": seed})
+        return "demo report"
+
+    demo = types.SimpleNamespace(DESCRIPTION="Multicentre trial: GLMM with centre intercepts", run=run)
+    module = types.ModuleType("bayesglmm.course")
+    module.ANALYSES = {"multicentre": demo}
+    monkeypatch.setitem(sys.modules, "bayesglmm.course", module)
+    return calls
+
+
+def test_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "bayesglmm.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "fit" in out.stdout and "course" in out.stdout
+
+
+def test_fit_prints_summary_and_writes_outputs(csv, tmp_path, capsys):
+    out = tmp_path / "results"
+    code = cli.main(["fit", "p(y, n) ~ treat + (1|centre)", "--data", str(csv), "--family", "binomial",
+                     "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "3", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "Formula: p(y, n) ~ treat + (1|centre)" in printed.out
+    assert "Groups: centre (11 levels)" in printed.out
+    assert "Draws: 2 chains x 100 (after 100 warm-up), sampler nutpie, seed 3" in printed.out
+    assert "Traceback" not in printed.err
+    assert sorted(p.name for p in out.iterdir()) == ["fit.bglmm", "summary.txt"]
+    summary = (out / "summary.txt").read_text()
+    assert summary.strip() == printed.out.strip()
+    assert str(load(out / "fit.bglmm").summary()) == summary.rstrip("\n")
+
+
+def test_fit_without_out_writes_nothing(csv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bg, "fit", _prior_fit)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    assert cli.main(["fit", "p(y, n) ~ treat + (1|centre)", "--data", str(csv), "--family", "binomial"]) == 0
+    assert "prior draws" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_ctrl_c_writes_nothing(csv, tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bg, "fit", interrupted)
+    out = tmp_path / "results"
+    code = cli.main(["fit", "y ~ treat", "--data", str(csv), "--family", "binomial", "--out", str(out)])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "interrupted: no files were written"
+    assert not out.exists()
+
+
+def test_ctrl_c_caught_by_the_sampler_still_writes_nothing(csv, tmp_path, monkeypatch, capsys):
+    """nutpie catches Ctrl-C and returns the draws so far; the CLI must not save those."""
+
+    def sampler_swallows_sigint(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # let the signal handler run
+                pass
+        except KeyboardInterrupt:
+            pass
+        return _prior_fit(*args, **kwargs)
+
+    monkeypatch.setattr(bg, "fit", sampler_swallows_sigint)
+    out = tmp_path / "results"
+    code = cli.main(["fit", "p(y, n) ~ treat + (1|centre)", "--data", str(csv), "--family", "binomial",
+                     "--out", str(out)])
+    assert code == 130
+    assert "interrupted: no files were written" in capsys.readouterr().err
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_while_writing_outputs_writes_nothing(csv, tmp_path, monkeypatch, capsys):
+    import bayesglmm.io as bio
+
+    def interrupted(fit, handle):
+        handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bg, "fit", _prior_fit)
+    monkeypatch.setattr(bio, "dump", interrupted)
+    out = tmp_path / "results"
+    code = cli.main(["fit", "p(y, n) ~ treat + (1|centre)", "--data", str(csv), "--family", "binomial",
+                     "--out", str(out)])
+    assert code == 130 and not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "y ~ x", "--data", "missing.csv", "--family", "gaussian"], "error: data file 'missing.csv' not found"),
+    (["fit", "p(y, n) ~ treat", "--data", "{csv}", "--family", "binomal"], "Unknown family 'binomal'. Did you mean 'binomial'?"),
+    (["fit", "p(y, n) ~ tret", "--data", "{csv}", "--family", "binomial"], "'tret' (did you mean 'treat'?)"),
+    (["fit", "y ~ x", "--data", "{empty}", "--family", "gaussian"], "cannot read"),
+])
+def test_errors_are_one_line_with_status_2(argv, message, csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    argv = [a.format(csv=csv, empty=tmp_path / "empty.csv") for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert cli.main(["fit", "y ~ x", "--data", "d.csv", "--family", "gaussian", "--draws", "0"]) == 2
+    assert "--draws: must be at least 1, got 0" in capsys.readouterr().err
+    assert cli.main(["fit", "y ~ x", "--data", "d.csv"]) == 2
+    assert "the following arguments are required: --family" in capsys.readouterr().err
+    assert cli.main([]) == 2
+
+
+def test_course_list_without_course_module(no_course, capsys):
+    assert cli.main(["course", "list"]) == 0
+    assert capsys.readouterr().out.strip() == "no analyses are installed yet"
+
+
+def test_course_run_without_course_module(no_course, capsys):
+    assert cli.main(["course", "multicentre"]) == 2
+    assert capsys.readouterr().err.strip() == "error: unknown analysis 'multicentre': no analyses are installed yet"
+
+
+def test_course_list(course, capsys):
+    assert cli.main(["course", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "multicentre" in out and "GLMM with centre intercepts" in out
+    assert "no analyses" not in out
+
+
+def test_course_run_passes_options(course, tmp_path, capsys):
+    assert cli.main(["course", "multicentre", "--out", str(tmp_path), "--data-dir", "/data", "--seed", "5"]) == 0
+    assert course == [{"data_dir": "/data", "out": tmp_path, "seed": 5}]
+    assert "demo report" in capsys.readouterr().out
+    assert cli.main(["course", "multicentre"]) == 0
+    assert course[-1] == {"data_dir": None, "out": None, "seed": 2016}  # the analysis' own default seed
+
+
+def test_course_unknown_name(course, capsys):
+    assert cli.main(["course", "multicenter"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown analysis 'multicenter'. Did you mean 'multicentre'?" in err and "Traceback" not in err
+
+
+def test_course_interrupted(course, monkeypatch, capsys):
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules["bayesglmm.course"].ANALYSES["multicentre"], "run", interrupted)
+    assert cli.main(["course", "multicentre"]) == 130
+    assert "interrupted" in capsys.readouterr().err
