@@ -334,7 +334,10 @@ def prepare_data(data, pf: ParsedFormula, family: Family, *, dropna: bool = Fals
     frame = add_derived_factors(frame, pf)
     for col in frame.columns:
         if isinstance(frame[col].dtype, pd.CategoricalDtype) and col not in pf.group_factors and col != pf.response:
-            frame[col] = frame[col].cat.remove_unused_categories()
+            # formulae sorts an unordered categorical's levels alphabetically; marking it
+            # ordered keeps the data's level order (as R's factor does: the first level is
+            # the baseline) with the same treatment coding.
+            frame[col] = frame[col].cat.remove_unused_categories().cat.as_ordered()
     for note in notes:
         if note.startswith("grouping column"):
             continue
