@@ -22,7 +22,9 @@ from bayesglmm.errors import (
 )
 from bayesglmm.compare import Comparison, compare, refit
 from bayesglmm.fit import Fit, fit, sample
+from bayesglmm.icc import ICC, icc
 from bayesglmm.io import load, save
+from bayesglmm.predict import population_averaged_ratio, predict
 from bayesglmm.model import ModelSpec, build_model
 from bayesglmm.questions import Answer, fixed_effect_needed, random_effects_needed
 
@@ -30,6 +32,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "ICC",
+    "icc",
+    "population_averaged_ratio",
+    "predict",
     "SettingsError",
     "load",
     "save",
