@@ -5,13 +5,14 @@ exercise 1.6) gives the probability of a positive response on the drug at u_i = 
 0.376 [0.220, 0.564] and the odds ratio of drug vs control 1.08 [0.77, 1.51].
 """
 
+import importlib
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate, special, stats
 
 import bayesglmm as bg
-import bayesglmm.predict as bp
+bp = importlib.import_module("bayesglmm.predict")  # the package attribute `predict` is the function
 from bayesglmm.predict import population_averaged_ratio, predict, predict_draws
 from conftest import quick_fit
 
