@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from bayesglmm.diagnostics import Diagnostics, diagnose, warn_if_failed
+from bayesglmm.diagnostics import ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
 from bayesglmm.errors import SettingsError
 from bayesglmm.model import ModelSpec, build_model, family_of
 from bayesglmm.summary import (
@@ -54,12 +54,16 @@ class Fit:
         Convergence diagnostics (None for prior draws, which are exact).
     settings : dict
         Sampler, draws, tune, chains, seed, target accept, mass matrix.
+    attempts : list of dict
+        With ``retry=True``: every attempt's settings, parameterisation and verdict, in order
+        (the last one is this fit).
     """
 
     spec: ModelSpec
     idata: object
     diagnostics: Diagnostics | None
     settings: dict = field(default_factory=dict)
+    attempts: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -210,6 +214,11 @@ class Fit:
             f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
             f"sampler {s.get('sampler')}, seed {s.get('seed')}"
         )
+        if len(self.attempts) > 1:
+            header["Attempts"] = "; ".join(
+                f"{i}: tune {a['tune']}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
+                for i, a in enumerate(self.attempts, 1)
+            )
         verdict = "prior draws (no sampler diagnostics)" if self.diagnostics is None else self.diagnostics.verdict()
         return Summary(header, verdict, self.fixef(prob, interval), self.family_params(prob, interval),
                        self.varcorr(prob, interval), prob, interval, list(spec.data.notes))
@@ -264,7 +273,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None, seed: int | None = None,
         sampler: Sampler = "nutpie", target_accept: float | None = None, low_rank: bool | None = None,
         prior_only: bool = False, dropna: bool = False, progressbar: bool | None = None,
-        parameterization="auto") -> Fit:
+        parameterization="auto", retry: bool = False) -> Fit:
     """Fit a Bayesian GLMM by NUTS and check its convergence.
 
     Parameters
@@ -299,6 +308,13 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         Show progress; default only when standard error is a terminal.
     parameterization : {"auto", "centred", "non-centred"} or dict
         Of the group effects (see :func:`bayesglmm.model.build_model`); shown in the summary.
+    retry : bool
+        If the fit does not converge, try again up to twice, in this order: twice the
+        warm-up with target_accept 0.95; then twice the warm-up, target_accept 0.99 and the
+        other parameterisation of every group term not in a correlated block. The model
+        (formula, family, priors) never changes. Every attempt is stored in
+        ``fit.attempts`` and listed in the summary; the fit returned is the last attempt,
+        and ``fit.ok`` says whether it converged.
 
     Returns
     -------
@@ -316,8 +332,34 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept)
     spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
                        parameterization=parameterization)
-    return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
-                  target_accept=target_accept, low_rank=low_rank, prior_only=prior_only, progressbar=progressbar)
+    result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
+                    target_accept=target_accept, low_rank=low_rank, prior_only=prior_only, progressbar=progressbar)
+    if not retry or prior_only:
+        return result
+    attempts = [_attempt(result)]
+    for ladder_step, accept in ((1, 0.95), (2, 0.99)):
+        if result.ok:
+            break
+        if ladder_step == 2:
+            flipped = {name: ("non-centred" if label == "centred" else "centred")
+                       for name, label in spec.parameterization.items() if "LKJ" not in label}
+            spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
+                               parameterization=flipped or parameterization)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = sample(spec, draws=draws, tune=2 * tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
+                            target_accept=accept, low_rank=low_rank, progressbar=progressbar)
+        attempts.append(_attempt(result))
+    result.attempts = attempts
+    warn_if_failed(result.diagnostics, stacklevel=2)
+    return result
+
+
+def _attempt(result: Fit) -> dict:
+    s = result.settings
+    params = ", ".join(f"{t} {p}" for t, p in result.spec.parameterization.items()) or "no group terms"
+    return {"tune": s["tune"], "draws": s["draws"], "target_accept": s["target_accept"],
+            "parameterization": params, "verdict": result.diagnostics.verdict()}
 
 
 def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,

@@ -209,3 +209,13 @@ def test_dropna_records_dropped_rows():
         warnings.simplefilter("ignore")
         spec = bg.build_model(formula, data, dropna=True)
     assert spec.data.dropped_rows == [3, 7] and spec.n_obs == len(data) - 2
+
+
+def test_retry_ladder_records_every_attempt():
+    data, formula, _ = simulate("bernoulli")
+    with pytest.warns(bg.ConvergenceWarning):
+        fit = bg.fit(formula, data, "bernoulli", draws=30, tune=5, seed=3, progressbar=False, retry=True)
+    assert [a["tune"] for a in fit.attempts] == [5, 10, 10]
+    assert [a["target_accept"] for a in fit.attempts] == [0.9, 0.95, 0.99]
+    assert fit.attempts[0]["parameterization"] != fit.attempts[2]["parameterization"]
+    assert fit.ok is False and "Attempts: 1:" in str(fit.summary())
