@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up and entry points. On a fresh machine with Python 3.12 (`python3.12`, or pyenv with
 # this checkout's .python-version), each command creates .venv if needed, then:
-#   bash dev.sh run     runs the main job (a course analysis end to end)
+#   bash dev.sh run     runs the main job: the multicentre course analysis, report in reports/multicentre
 #   bash dev.sh test    runs the test suite (fast tests; `bash dev.sh test -m slow` for full runs)
 #   bash dev.sh bench   runs the benchmarks (never in CI)
 set -euo pipefail
@@ -29,7 +29,7 @@ shift || true
 ensure_env
 export MPLBACKEND=Agg
 case "$cmd" in
-  run)   exec .venv/bin/python examples/quickstart.py "$@" ;;
+  run)   exec .venv/bin/bayesglmm course multicentre --out reports/multicentre "$@" ;;
   test)  exec .venv/bin/python -m pytest "$@" ;;
   bench) exec .venv/bin/python benchmarks/parameterization.py "$@" ;;
   *) echo "usage: bash dev.sh run|test|bench [args]" >&2; exit 2 ;;

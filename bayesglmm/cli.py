@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     course.add_argument("--out", metavar="DIR", default=None, help="folder for the analysis' outputs")
     course.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the course data files")
     course.add_argument("--seed", type=int, default=None, help="random seed (default: the analysis' own)")
+    course.add_argument("--quick", action="store_true", help="small fits (4 chains x 300 draws) for a fast look")
     course.set_defaults(run=_run_course)
     return parser
 
@@ -149,6 +150,8 @@ def _run_course(args) -> int:
     kwargs = {"data_dir": args.data_dir, "out": None if args.out is None else Path(args.out)}
     if args.seed is not None:
         kwargs["seed"] = args.seed
+    if args.quick:
+        kwargs["quick"] = True
     result = analyses[args.name].run(**kwargs)
     if result is not None:
         print(result)
