@@ -17,6 +17,6 @@ def test_readme_quick_start_runs_and_matches_its_printed_output():
     code = code.replace("fit.ok ", "assert fit.ok ").replace("print(fit.summary())", "print(fit.summary()); print(fit.ratios().round(3).to_string())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    shown = readme.split("which prints")[1]
+    shown = readme.split("examples/quickstart.py` prints")[1]
     ratio_line = re.search(r"treat\[drug\]\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+odds ratio", shown).group(0)
     assert ratio_line.split()[:4] == re.search(re.escape("treat[drug]") + r".*odds ratio", out.stdout).group(0).split()[:4]
