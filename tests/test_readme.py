@@ -20,3 +20,14 @@ def test_readme_quick_start_runs_and_matches_its_printed_output():
     shown = readme.split("examples/quickstart.py` prints")[1]
     ratio_line = re.search(r"treat\[drug\]\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+odds ratio", shown).group(0)
     assert ratio_line.split()[:4] == re.search(re.escape("treat[drug]") + r".*odds ratio", out.stdout).group(0).split()[:4]
+
+
+@needs_data
+def test_every_readme_python_block_runs():
+    """All ```python blocks, in order, as one script (later blocks use earlier names)."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2
+    code = "\n".join(blocks) + "\nprint('README BLOCKS OK')\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0 and "README BLOCKS OK" in out.stdout, out.stderr[-3000:]
