@@ -26,12 +26,14 @@ from bayesglmm.icc import ICC, icc
 from bayesglmm.io import load, save
 from bayesglmm.predict import population_averaged_ratio, predict
 from bayesglmm.model import ModelSpec, build_model
+from bayesglmm.validate import SeparationWarning
 from bayesglmm.questions import Answer, fixed_effect_needed, random_effects_needed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "SeparationWarning",
     "ICC",
     "icc",
     "population_averaged_ratio",

@@ -22,7 +22,7 @@ from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsErro
 from bayesglmm.families import Family, get_family
 from bayesglmm.formula import ParsedFormula, parse_formula
 from bayesglmm.priors import DEFAULT_LKJ_ETA, check_prior_names, check_prior_values, default_priors, describe, valid_prior_names
-from bayesglmm.validate import PreparedData, prepare_data
+from bayesglmm.validate import PreparedData, SeparationWarning, prepare_data, separated_columns
 
 logging.getLogger("bambi").setLevel(logging.WARNING)
 
@@ -261,6 +261,33 @@ def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_p
     return labels, info
 
 
+def _warn_separation(bm, y, trials, priors) -> None:
+    """Warn, before sampling, about predictors that separate the outcomes perfectly."""
+    comp = bm.parameters[bm.family.likelihood.parent]
+    design, prior_of = {}, {}
+    for name, term in comp.common_terms.items():
+        data = term.data if term.data.ndim == 2 else term.data[:, None]
+        levels = list(getattr(term, "levels", None) or [])
+        for j in range(data.shape[1]):
+            if len(levels) == data.shape[1] and (data.shape[1] > 1 or getattr(term, "categorical", False)):
+                label = f"{name}[{levels[j]}]"
+            else:
+                label = name if data.shape[1] == 1 else f"{name}[{j}]"
+            design[label] = data[:, j]
+            sigma = np.atleast_1d(priors[name].args.get("sigma", np.nan))
+            prior_of[label] = f"Normal(0, {float(sigma[min(j, sigma.size - 1)]):.3g})"
+    for found in separated_columns(design, y, trials):
+        label = found.split(" (")[0]
+        warnings.warn(
+            f"Perfect separation: {found}. The likelihood alone pushes this coefficient to "
+            f"infinity; its estimate stays finite only because of its prior, {prior_of[label]}, "
+            "so its interval reflects the prior. Report it with that caveat, or state a prior "
+            "you can defend (priors={...}).",
+            SeparationWarning,
+            stacklevel=4,
+        )
+
+
 def build_model(formula: str, data, family: str = "gaussian", *, link: str | None = None,
                 priors: dict | None = None, dropna: bool = False,
                 parameterization: Parameterization | dict = "auto") -> ModelSpec:
@@ -341,6 +368,8 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         if unknown:
             raise PriorError(f"parameterization names unknown group terms: {', '.join(unknown)}.")
     labels, info = _set_parameterization(bm, chosen, pf, fam.name, y, trials, parameterization, user)
+    if fam.response in ("binary", "trials"):
+        _warn_separation(bm, y, trials, chosen)
     bm.set_priors(priors=chosen)
     sources = {name: ("user" if name in user or f"{name}_corr" in (priors or {}) else "default") for name in chosen}
     for factor in etas:

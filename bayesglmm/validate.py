@@ -214,6 +214,55 @@ def check_groups(frame: pd.DataFrame, pf: ParsedFormula, family: Family, notes: 
     return frame
 
 
+class SeparationWarning(UserWarning):
+    """A predictor separates the outcomes perfectly: its estimate is held finite by the prior alone."""
+
+
+def separated_columns(design: dict, y, trials=None) -> list[str]:
+    """Design columns that separate a binary or binomial outcome perfectly.
+
+    A dummy column separates when every row where it is 1 has only failures or only
+    successes; a numeric column when a threshold on it splits failures from successes.
+    Binomial rows with both successes and failures cannot be separated and end the check.
+
+    Parameters
+    ----------
+    design : dict
+        Column label -> 1-d array (the fixed-effect design, without the intercept).
+    y, trials : array-like
+        Successes and (binomial) trials; trials None for a 0/1 response.
+
+    Returns
+    -------
+    list of str
+        Each separating column, described in words.
+
+    Examples
+    --------
+    >>> separated_columns({"x": np.array([0.1, 0.2, 0.9, 1.0])}, np.array([0, 0, 1, 1]))
+    ['x (every row with x <= 0.2 has no successes and every row above has only successes)']
+    """
+    y = np.asarray(y, dtype=float)
+    n = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
+    none, all_ = y == 0, y == n
+    if not np.all(none | all_):
+        return []
+    found = []
+    for label, x in design.items():
+        x = np.asarray(x, dtype=float)
+        if set(np.unique(x)) <= {0.0, 1.0}:
+            on = x == 1
+            if on.any() and (np.all(none[on]) or np.all(all_[on])):
+                outcome = "no successes" if np.all(none[on]) else "only successes"
+                found.append(f"{label} (every row where it applies has {outcome})")
+        elif none.any() and all_.any():
+            if x[none].max() < x[all_].min():
+                found.append(f"{label} (every row with {label} <= {x[none].max():.4g} has no successes and every row above has only successes)")
+            elif x[all_].max() < x[none].min():
+                found.append(f"{label} (every row with {label} <= {x[all_].max():.4g} has only successes and every row above has none)")
+    return found
+
+
 def add_derived_factors(frame: pd.DataFrame, pf: ParsedFormula) -> pd.DataFrame:
     """Add the interaction grouping factors (``a:b``) with only the observed combinations.
 
