@@ -8,12 +8,15 @@ seed=1, quick=False) -> CourseResult``. ``bayesglmm course NAME --out DIR`` runs
 * ``multicentre``: course Exercise 1 (Beitler & Landis multicentre trial), items 1-9.
 * ``betablocker``: lecture 8 (beta-blocker meta-analysis), GLM against GLMM.
 * ``hr``: McLain's notes, section 4 (heart rates): random intercept against random slope.
+* ``schizo``: notes section 5: cumulative logit mixed model, sign convention against mixcat.
+* ``housing``: notes section 6: cumulative logit with missing responses dropped and reported.
+* ``bloodpressure``: the blog's simulated blood pressures (gaussian, hospitals and patients).
 
 Examples
 --------
 >>> from bayesglmm.course import ANALYSES
 >>> sorted(ANALYSES)
-['betablocker', 'hr', 'multicentre']
+['betablocker', 'bloodpressure', 'housing', 'hr', 'multicentre', 'schizo']
 >>> result = ANALYSES["multicentre"].run(quick=True)  # doctest: +SKIP
 >>> print(result)                                     # doctest: +SKIP
 """
@@ -393,8 +396,9 @@ def start(name: str, title: str, *, data_dir=None, seed: int = 1, quick: bool = 
 
 
 # The analyses import the names above, so they come last.
-from bayesglmm.course import betablocker, hr, multicentre  # noqa: E402
+from bayesglmm.course import betablocker, bloodpressure, housing, hr, multicentre, schizo  # noqa: E402
 
 #: Name -> module with ``DESCRIPTION`` and ``run()``; ``bayesglmm course NAME`` runs one.
-ANALYSES = {"multicentre": multicentre, "betablocker": betablocker, "hr": hr}
+ANALYSES = {"multicentre": multicentre, "betablocker": betablocker, "hr": hr,
+            "schizo": schizo, "housing": housing, "bloodpressure": bloodpressure}
 
