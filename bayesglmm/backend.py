@@ -8,7 +8,15 @@ multivariate normal prior, non-centred through the Cholesky factor of their cova
 
 The block's effects keep Bambi's names and dimensions (``1|g``, ``x|g`` and their
 ``_sigma``), so Bambi's prediction and log-likelihood code use them unchanged; the
-correlation matrix is stored as ``{factor}_corr``. Everything else is Bambi's.
+correlation matrix is stored as ``{factor}_corr``.
+
+The fixed effects are sampled on a QR decomposition of the centred design (rstanarm's
+``QR = TRUE``; Stan User's Guide, "QR reparameterization"): with ``X - mean(X) = Q* R*``,
+``Q* = Q sqrt(n - 1)``, the sampler moves ``theta = R* beta``, whose coordinates are
+uncorrelated and of unit scale whatever the predictors' units, and ``beta = R*^-1 theta``
+is stored under each term's own name. The Normal prior on ``beta`` becomes the exact
+multivariate normal prior it implies on ``theta``, so the model is unchanged; only the
+geometry the sampler sees is. Everything else is Bambi's.
 This is the only module (with :mod:`bayesglmm.sampling`) that builds PyMC graphs.
 """
 
@@ -19,9 +27,11 @@ import pymc as pm
 import pytensor.tensor as pt
 from bambi.backend.model_components import DistributionalComponent
 from bambi.backend.pymc import PyMCModel
-from bambi.backend.terms import GroupSpecificTerm
+from bambi.backend.terms import CommonTerm, GroupSpecificTerm
 from bambi.backend.utils import get_distribution_from_prior, noncentered_default_for
 from bambi.backend.model_components import ConstantComponent, ResponseComponent
+
+from bambi import Prior
 
 from bayesglmm.errors import PriorError
 
@@ -81,8 +91,11 @@ def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
         store_in_trace=False,
     )
     pm.Deterministic(f"{label}_corr", corr, dims=(dim_a, dim_b))
-    z = pm.Normal(f"{label}_z_offset", mu=0.0, sigma=1.0, shape=(n_levels, k))
-    coefs = pt.dot(z, chol.T)
+    if all(t.prior.noncentered is False for t in terms):
+        coefs = pm.MvNormal(f"{label}_effects", mu=np.zeros(k), chol=chol, shape=(n_levels, k))
+    else:
+        z = pm.Normal(f"{label}_z_offset", mu=0.0, sigma=1.0, shape=(n_levels, k))
+        coefs = pt.dot(z, chol.T)
     out, start = {}, 0
     for term in terms:
         width = _width(term)
@@ -101,17 +114,93 @@ def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
     return out
 
 
-class GLMMComponent(DistributionalComponent):
-    """Bambi's distributional component, building correlated blocks jointly.
+#: Name of the sampled QR coordinates of the fixed effects (and of their dimension).
+QR_NAME = "fixed_qr"
 
-    Only the group-specific part differs from Bambi's; multivariate responses are not
-    supported here (bayesglmm's families are all univariate).
+
+def qr_factors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thin, scaled QR factors ``(Q*, R*)`` of a design with ``x = Q* R*`` and ``diag(R*) > 0``.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 7.0]])
+    >>> q, r = qr_factors(x - x.mean(0))
+    >>> bool(np.allclose(q @ r, x - x.mean(0))), bool(np.all(np.diag(r) > 0))
+    (True, True)
+    """
+    q, r = np.linalg.qr(x)
+    signs = np.where(np.diag(r) < 0, -1.0, 1.0)
+    scale = np.sqrt(max(x.shape[0] - 1, 1))
+    return q * signs * scale, (r * signs[:, None]) / scale
+
+
+def qr_applicable(terms, x: np.ndarray) -> str | None:
+    """Why the QR reparameterisation cannot be used for these common terms, or None.
+
+    It needs Normal priors with fixed arguments (the defaults, and most users' priors) and
+    a design of full column rank.
+    """
+    for name, term in terms.items():
+        prior = term.prior
+        if not isinstance(prior, Prior) or prior.name != "Normal" or set(prior.args) != {"mu", "sigma"} or any(
+            isinstance(v, Prior) for v in prior.args.values()
+        ):
+            return f"the prior of {name!r} is not a Normal with fixed mu and sigma"
+    if x.shape[0] <= x.shape[1]:
+        return "fewer rows than fixed-effect columns"
+    sv = np.linalg.svd(x, compute_uv=False)
+    if sv[-1] <= 1e-8 * sv[0]:
+        return "the fixed-effect design is rank deficient (collinear columns)"
+    return None
+
+
+class GLMMComponent(DistributionalComponent):
+    """Bambi's distributional component with QR fixed effects and correlated blocks.
+
+    The common terms are built on the QR decomposition of the centred design (see the
+    module docstring) when ``fixed_design="qr"``, as Bambi builds them otherwise; the
+    correlated group blocks are built jointly. Multivariate responses are not supported
+    here (bayesglmm's families are all univariate).
     """
 
-    def __init__(self, component, blocks, etas):
+    def __init__(self, component, blocks, etas, fixed_design="qr"):
         super().__init__(component)
         self.blocks = blocks
         self.etas = etas
+        self.fixed_design = fixed_design
+
+    def build_common_terms(self, pymc_backend, bmb_model):
+        terms = self.component.common_terms
+        if self.fixed_design != "qr" or not terms:
+            return super().build_common_terms(pymc_backend, bmb_model)
+        x = np.column_stack([t.data for t in terms.values()]).astype(float)
+        if self.has_intercept and bmb_model.center_predictors:
+            self.design_matrix_without_intercept = x
+            x = x - x.mean(0)
+        q, r = qr_factors(x)
+        parent = bmb_model.family.likelihood.parent
+        qr_name = QR_NAME if self.component.name == parent else f"{self.component.name}_{QR_NAME}"
+        mu, sigma, slices, start = [], [], [], 0
+        for term in terms.values():
+            width = 1 if term.data.ndim == 1 else term.data.shape[1]
+            mu.append(np.broadcast_to(np.asarray(term.prior.args["mu"], dtype=float), (width,)))
+            sigma.append(np.broadcast_to(np.asarray(term.prior.args["sigma"], dtype=float), (width,)))
+            slices.append(slice(start, start + width))
+            start += width
+        mu, sigma = np.concatenate(mu), np.concatenate(sigma)
+        # beta ~ Normal(mu, diag(sigma^2))  <=>  theta = R* beta ~ MvNormal(R* mu, R* diag(sigma^2) R*')
+        chol = np.linalg.cholesky((r * sigma**2) @ r.T)
+        pymc_backend.model.add_coords({f"{qr_name}_dim": [f"q{j + 1}" for j in range(x.shape[1])]})
+        theta = pm.MvNormal(qr_name, mu=r @ mu, chol=chol, dims=f"{qr_name}_dim")
+        beta = pt.dot(np.linalg.inv(r), theta)
+        for term, cols in zip(terms.values(), slices):
+            common = CommonTerm(term)
+            for dim, values in common.coords.items():
+                pymc_backend.model.add_coords({dim: values})
+            dims = list(common.coords)
+            value = beta[cols] if dims else beta[cols.start]
+            pm.Deterministic(common.name, value, dims=dims or None)
+        self.output += pt.dot(q, theta)
 
     def build_group_specific_terms(self, pymc_backend, bmb_model):
         terms = self.component.group_specific_terms
@@ -150,6 +239,9 @@ class GLMMBackend(PyMCModel):
         The formula's group blocks; correlated ones get an LKJ prior.
     etas : dict
         LKJ shape per grouping factor (default 1).
+    fixed_design : {"qr", "plain"}
+        Fixed effects sampled on the QR decomposition of the centred design, or as Bambi
+        samples them (centred columns, each coefficient on its own scale).
 
     Examples
     --------
@@ -163,10 +255,11 @@ class GLMMBackend(PyMCModel):
     True
     """
 
-    def __init__(self, blocks, etas):
+    def __init__(self, blocks, etas, fixed_design="qr"):
         super().__init__()
         self.blocks = tuple(blocks)
         self.etas = dict(etas)
+        self.fixed_design = fixed_design
 
     def build(self, spec):
         """Build the PyMC model as Bambi does, with correlated blocks."""
@@ -180,7 +273,7 @@ class GLMMBackend(PyMCModel):
                 self.components[name] = ConstantComponent(component)
                 self.components[name].build(self, spec)
             for name, component in spec.conditional_parameters.items():
-                self.components[name] = GLMMComponent(component, self.blocks, self.etas)
+                self.components[name] = GLMMComponent(component, self.blocks, self.etas, self.fixed_design)
                 self.components[name].build(self, spec)
             self.response_component = ResponseComponent(spec.response_term)
             self.response_component.build(self, spec)

@@ -16,8 +16,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from bayesglmm.diagnostics import ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
+from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
 from bayesglmm.errors import SettingsError
 from bayesglmm.model import ModelSpec, build_model, family_of
 from bayesglmm.summary import (
@@ -209,6 +210,10 @@ class Fit:
         if groups:
             header["Groups"] = ", ".join(f"{g} ({n} levels)" for g, n in groups.items())
             header["Group effects"] = ", ".join(f"{t} {p}" for t, p in spec.parameterization.items())
+        if spec.fixed_design == "qr":
+            header["Fixed effects"] = "sampled on the QR decomposition of the centred design, reported on your scale"
+        elif spec.fixed_design_reason not in ("", "no fixed-effect columns besides the intercept"):
+            header["Fixed effects"] = f"sampled as Bambi does ({spec.fixed_design_reason})"
         s = self.settings
         header["Draws"] = (
             f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
@@ -273,7 +278,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None, seed: int | None = None,
         sampler: Sampler = "nutpie", target_accept: float | None = None, low_rank: bool | None = None,
         prior_only: bool = False, dropna: bool = False, progressbar: bool | None = None,
-        parameterization="auto", retry: bool = False) -> Fit:
+        parameterization="auto", fixed_design: str = "auto", retry="auto") -> Fit:
     """Fit a Bayesian GLMM by NUTS and check its convergence.
 
     Parameters
@@ -308,13 +313,19 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         Show progress; default only when standard error is a terminal.
     parameterization : {"auto", "centred", "non-centred"} or dict
         Of the group effects (see :func:`bayesglmm.model.build_model`); shown in the summary.
-    retry : bool
-        If the fit does not converge, try again up to twice, in this order: twice the
-        warm-up with target_accept 0.95; then twice the warm-up, target_accept 0.99 and the
-        other parameterisation of every group term not in a correlated block. The model
-        (formula, family, priors) never changes. Every attempt is stored in
-        ``fit.attempts`` and listed in the summary; the fit returned is the last attempt,
-        and ``fit.ok`` says whether it converged.
+    fixed_design : {"auto", "qr", "plain"}
+        How the fixed effects are sampled: on the QR decomposition of the centred design
+        (the default where possible) or as Bambi does; results are on the user's scale
+        either way (see :func:`bayesglmm.model.build_model`); shown in the summary.
+    retry : {"auto", True, False}
+        What to do when the fit does not converge. The ladder tries again up to twice:
+        twice the warm-up with target_accept 0.95; then twice the warm-up, target_accept
+        0.99 and the other parameterisation of every group term. "auto" (default) climbs
+        it when the sampler shows a geometry problem (a divergence or an R-hat above 1.01),
+        not for a low ESS alone, which more draws fix; True climbs it for any failure;
+        False never. The model (formula, family, priors) never changes. Every attempt is
+        stored in ``fit.attempts`` and listed in the summary; the fit returned is the last
+        attempt, and ``fit.ok`` says whether it converged.
 
     Returns
     -------
@@ -330,21 +341,27 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     True
     """
     check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept)
+    if retry not in ("auto", True, False):
+        raise SettingsError(f"retry must be 'auto', True or False; got {retry!r}.")
     spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
-                       parameterization=parameterization)
-    result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
-                    target_accept=target_accept, low_rank=low_rank, prior_only=prior_only, progressbar=progressbar)
-    if not retry or prior_only:
-        return result
+                       parameterization=parameterization, fixed_design=fixed_design)
+    if prior_only or retry is False:
+        return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
+                      target_accept=target_accept, low_rank=low_rank, prior_only=prior_only,
+                      progressbar=progressbar)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
+                        target_accept=target_accept, low_rank=low_rank, progressbar=progressbar)
     attempts = [_attempt(result)]
     for ladder_step, accept in ((1, 0.95), (2, 0.99)):
-        if result.ok:
+        if result.ok or (retry == "auto" and not _geometry_problem(result.diagnostics)):
             break
         if ladder_step == 2:
-            flipped = {name: ("non-centred" if label == "centred" else "centred")
-                       for name, label in spec.parameterization.items() if "LKJ" not in label}
+            flipped = {name: ("non-centred" if label.startswith("centred") else "centred")
+                       for name, label in spec.parameterization.items()}
             spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
-                               parameterization=flipped or parameterization)
+                               parameterization=flipped or parameterization, fixed_design=fixed_design)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = sample(spec, draws=draws, tune=2 * tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
@@ -355,11 +372,62 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     return result
 
 
+def _geometry_problem(diagnostics) -> bool:
+    """A divergence or an R-hat above the limit: what a longer warm-up or another geometry can fix."""
+    return diagnostics.divergences > 0 or diagnostics.max_rhat > RHAT_MAX
+
+
 def _attempt(result: Fit) -> dict:
     s = result.settings
     params = ", ".join(f"{t} {p}" for t, p in result.spec.parameterization.items()) or "no group terms"
     return {"tune": s["tune"], "draws": s["draws"], "target_accept": s["target_accept"],
             "parameterization": params, "verdict": result.diagnostics.verdict()}
+
+
+#: Largest chains x draws x rows block of the log-likelihood computed at once (160 MB of float64).
+LOGLIK_BLOCK_CELLS = 20_000_000
+
+
+def add_log_likelihood(idata, bm, data=None) -> None:
+    """Add ``/log_likelihood`` (Bambi's pointwise values), computed a block of draws at a time.
+
+    Bambi evaluates it on whole (chain, draw, row) arrays and their intermediates at once:
+    9 GB of peak memory for the patients model (8,525 rows x 4,000 draws). Blocks of at
+    most ``LOGLIK_BLOCK_CELLS`` cells give the same values with bounded memory.
+
+    Examples
+    --------
+    >>> add_log_likelihood(fit.idata, fit.spec.bambi_model)  # doctest: +SKIP
+    """
+    posterior = idata["posterior"].to_dataset()
+    rows = len(bm.response_term.data) if data is None else len(data)
+    per_draw = posterior.sizes["chain"] * max(rows, 1)
+    step = max(1, LOGLIK_BLOCK_CELLS // per_draw)
+    n_draws = posterior.sizes["draw"]
+    if step >= n_draws:
+        bm.compute_log_likelihood(idata, data=data)
+        return
+    blocks = []
+    for start in range(0, n_draws, step):
+        part = xr.DataTree.from_dict({"posterior": posterior.isel(draw=slice(start, start + step))})
+        bm.compute_log_likelihood(part, data=data)
+        blocks.append(part["log_likelihood"].to_dataset())
+    idata["log_likelihood"] = xr.concat(blocks, dim="draw")
+
+
+def drop_response_means(idata, bm) -> None:
+    """Remove the per-row means (``p``, ``mu``) that Bambi's log-likelihood leaves in the posterior.
+
+    They are one value per row and draw (136,000 rows x 4,000 draws = 4.4 GB for 16 copies
+    of the patients data), are not parameters, and every prediction recomputes them.
+    """
+    posterior = idata["posterior"].to_dataset()
+    rows = [name for name in bm.family.likelihood.params if name in posterior and "__obs__" in posterior[name].dims]
+    if rows:
+        posterior = posterior.drop_vars(rows)
+        unused = [dim for dim in ("__obs__",) if dim in posterior.coords and
+                  not any(dim in var.dims for var in posterior.data_vars.values())]
+        idata["posterior"] = posterior.drop_vars(unused)
 
 
 def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,
@@ -393,7 +461,8 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
         idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
                        inference_method=sampler, nuts=nuts, progressbar=progressbar)
         check_complete(idata, draws, chains)
-        bm.compute_log_likelihood(idata)
+        add_log_likelihood(idata, bm)
+    drop_response_means(idata, bm)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)
     return Fit(spec, idata, diagnostics, settings)

@@ -292,8 +292,11 @@ def _spec_json(fit) -> dict:
             "link": spec.link,
             "priors": _user_priors(spec),
             "parameterization": {k: v for k, v in spec.parameterization.items() if v in ("centred", "non-centred")},
+            # what was asked for: "auto" rebuilds the same choice from the same data and priors
+            "fixed_design": spec.fixed_design if spec.fixed_design_reason == "requested" else "auto",
         },
         "settings": _plain(dict(fit.settings), "the fit's settings"),
+        "attempts": _plain(list(fit.attempts), "the fit's attempts"),
         "data": data,
         "data_sha256": _sha256(_canonical(data)),
     }
@@ -505,11 +508,12 @@ def load(path):
     with warnings.catch_warnings():  # Bambi's notes were shown when the model was first fitted
         warnings.filterwarnings("ignore", category=UserWarning, module="bambi")
         spec = build_model(model["formula"], frame, model["family"], link=model["link"], priors=priors or None,
-                           parameterization=model["parameterization"] or "auto")
+                           parameterization=model["parameterization"] or "auto",
+                           fixed_design=model.get("fixed_design", "auto"))
     spec.data.notes = list(data["notes"])
     spec.data.dropped_rows = list(data["dropped_rows"])
     diagnostics = diagnose(idata) if "posterior" in idata.children and "sample_stats" in idata.children else None
-    return Fit(spec, idata, diagnostics, dict(spec_json["settings"]))
+    return Fit(spec, idata, diagnostics, dict(spec_json["settings"]), list(spec_json.get("attempts", [])))
 
 
 def _warn_versions(path, saved: dict) -> None:

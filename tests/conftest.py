@@ -28,11 +28,12 @@ needs_data = pytest.mark.skipif(not _have_course_data(), reason="course data not
 
 
 def quick_fit(formula, data, family, **kwargs):
-    """A seeded fit with the suite's default size (4 chains x 500 after 500 warm-up)."""
+    """A seeded fit with the suite's default size (4 chains x 500 after 500 warm-up), no retry ladder."""
     kwargs.setdefault("draws", 500)
     kwargs.setdefault("tune", 500)
     kwargs.setdefault("seed", 1)
     kwargs.setdefault("progressbar", False)
+    kwargs.setdefault("retry", False)  # tests of other things: one attempt, as sized
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bg.ConvergenceWarning)
         return bg.fit(formula, data, family, **kwargs)

@@ -6,6 +6,7 @@ SD 1.1692 (intercept-only model). Simulated data sets use fixed seeds; each chec
 the true values lie inside the 90% credible intervals.
 """
 
+import importlib
 import warnings
 
 import numpy as np
@@ -168,8 +169,8 @@ def test_hr_slope_correlation_is_not_identified():
 def test_failed_convergence_is_flagged_and_warned():
     data, formula, _ = simulate("bernoulli")
     with pytest.warns(bg.ConvergenceWarning, match="did not converge"):
-        fit = bg.fit(formula, data, "bernoulli", draws=30, tune=5, seed=3, progressbar=False)
-    assert fit.ok is False
+        fit = bg.fit(formula, data, "bernoulli", draws=30, tune=5, seed=3, progressbar=False, retry=False)
+    assert fit.ok is False and fit.attempts == []
     assert str(fit.summary()).startswith("Convergence: NOT CONVERGED")
 
 
@@ -219,3 +220,29 @@ def test_retry_ladder_records_every_attempt():
     assert [a["target_accept"] for a in fit.attempts] == [0.9, 0.95, 0.99]
     assert fit.attempts[0]["parameterization"] != fit.attempts[2]["parameterization"]
     assert fit.ok is False and "Attempts: 1:" in str(fit.summary())
+
+
+def test_retry_auto_climbs_the_ladder_for_divergences_not_for_low_ess():
+    fit_module = importlib.import_module("bayesglmm.fit")
+
+    from bayesglmm.diagnostics import Diagnostics
+
+    def diagnostics(r_hat, ess, divergences):
+        table = pd.DataFrame({"r_hat": [r_hat], "ess_bulk": [ess], "ess_tail": [ess]})
+        return Diagnostics(table, divergences, np.array([1.0]))
+
+    assert not fit_module._geometry_problem(diagnostics(1.001, 120.0, 0))  # low ESS: more draws, not a geometry
+    assert fit_module._geometry_problem(diagnostics(1.001, 900.0, 3))
+    assert fit_module._geometry_problem(diagnostics(1.05, 900.0, 0))
+    with pytest.raises(bg.SettingsError, match="retry"):
+        bg.fit("y ~ x", pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [0.0, 1.0, 2.0]}), retry="yes")
+
+
+def test_log_likelihood_in_blocks_equals_the_whole(mc_glmm, monkeypatch):
+    """Blocks of draws bound the memory of the pointwise log-likelihood; the values are the same."""
+    fit_module = importlib.import_module("bayesglmm.fit")
+    tree = mc_glmm.idata.copy()
+    del tree["log_likelihood"]
+    monkeypatch.setattr(fit_module, "LOGLIK_BLOCK_CELLS", 4 * 22 * 37)  # blocks of 37 draws, the last shorter
+    fit_module.add_log_likelihood(tree, mc_glmm.spec.bambi_model)
+    assert tree["log_likelihood"].to_dataset().identical(mc_glmm.idata["log_likelihood"].to_dataset())

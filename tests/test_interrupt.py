@@ -14,7 +14,7 @@ fit_module = importlib.import_module("bayesglmm.fit")  # the package attribute `
 def test_partial_draws_after_ctrl_c_raise_keyboardinterrupt(monkeypatch):
     df = pd.DataFrame({"y": np.arange(12.0) % 5, "g": list("aabbccddeeff")})
     spec = bg.build_model("y ~ 1 + (1|g)", df)
-    full = bg.fit("y ~ 1 + (1|g)", df, draws=20, tune=20, chains=2, seed=1, progressbar=False)
+    full = bg.fit("y ~ 1 + (1|g)", df, draws=20, tune=20, chains=2, seed=1, progressbar=False, retry=False)
     partial = full.idata.isel(draw=slice(0, 7))  # what nutpie hands back after Ctrl-C
 
     monkeypatch.setattr(spec.bambi_model, "fit", lambda **kwargs: partial)

@@ -71,6 +71,7 @@ def _assert_same_fit(a, b):
     assert a.spec.data.notes == b.spec.data.notes and a.spec.data.dropped_rows == b.spec.data.dropped_rows
     assert a.settings == b.settings
     assert a.spec.parameterization == b.spec.parameterization and a.spec.prior_sources == b.spec.prior_sources
+    assert a.spec.fixed_design == b.spec.fixed_design and a.attempts == b.attempts
     for group in a.idata.children:
         assert a.idata[group].to_dataset().identical(b.idata[group].to_dataset()), group
     # The rebuilt PyMC model has the same log-density (same priors, same data).
@@ -104,7 +105,8 @@ def test_spec_json_records_model_settings_versions_and_checksums(mc_glmm, saved_
     spec = _spec(saved_glmm)
     assert spec["format"] == "bayesglmm-fit"
     assert spec["model"] == {"formula": "p(y, n) ~ treat + (1|centre)", "family": "binomial", "link": "logit",
-                             "priors": {}, "parameterization": mc_glmm.spec.parameterization}
+                             "priors": {}, "parameterization": mc_glmm.spec.parameterization,
+                             "fixed_design": "auto"}
     assert spec["settings"]["seed"] == 1 and spec["settings"]["draws"] == 1000
     assert set(spec["versions"]) >= {"bayesglmm", "bambi", "pymc", "arviz", "nutpie", "numpy", "pandas"}
     assert spec["versions"]["bambi"] == __import__("bambi").__version__
