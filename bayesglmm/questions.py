@@ -124,8 +124,25 @@ class Answer:
         return self.__str__()
 
 
-def _loo_reading(d: float, se: float) -> str:
-    """``"better"``, ``"leaning"``, ``"alike"`` or ``"worse"`` for the larger model (rule above)."""
+def loo_reading(d: float, se: float) -> str:
+    """Read an elpd difference (larger minus smaller model) by the rule of the module docstring.
+
+    Parameters
+    ----------
+    d, se : float
+        elpd of the larger model minus that of the smaller one, and its standard error.
+
+    Returns
+    -------
+    str
+        ``"better"`` (the larger model clearly predicts better), ``"alike"``, ``"worse"``
+        or ``"leaning"`` (better by more than 2 SE but not clearly).
+
+    Examples
+    --------
+    >>> loo_reading(50.0, 5.0), loo_reading(3.9, 0.1), loo_reading(-9.0, 3.0), loo_reading(30.0, 10.0)
+    ('better', 'alike', 'worse', 'leaning')
+    """
     z = d / se if se > 0 else (0.0 if d == 0 else np.sign(d) * np.inf)
     if z > CLEAR_SE and d > SMALL_ELPD:
         return "better"
@@ -214,6 +231,11 @@ def group_sd_table(fit, sd_min: float | None = None, prob: float = 0.95) -> pd.D
     return pd.DataFrame(rows).set_index("sd")
 
 
+def _sd_names(fit) -> set:
+    """Names of the group-level SD variables of a fit (``1|centre_sigma``); empty for a GLM."""
+    return {str(name) for name in fit.draws.data_vars if str(name).endswith("_sigma") and "|" in str(name)}
+
+
 def random_effects_needed(glm_fit, glmm_fit, *, sd_min: float | None = None, prob: float = 0.95,
                           **compare_kwargs) -> Answer:
     """Are the random effects needed? GLM against GLMM by cross-validation and the group SD.
@@ -227,7 +249,9 @@ def random_effects_needed(glm_fit, glmm_fit, *, sd_min: float | None = None, pro
     Parameters
     ----------
     glm_fit, glmm_fit : Fit
-        The model without and with the group-level effects, on the same data.
+        The model without and with the group-level effects, on the same data. ``glm_fit``
+        may have group terms of its own (hospital, against hospital + doctor): then only
+        the SDs of the terms it lacks are read.
     sd_min : float, optional
         A negligible group SD: 0.1 on the link scale by default.
     prob : float
@@ -249,11 +273,17 @@ def random_effects_needed(glm_fit, glmm_fit, *, sd_min: float | None = None, pro
     """
     if not glmm_fit.spec.formula.blocks:
         raise ValueError(f"glmm_fit has no group-level effects ({glmm_fit.spec.formula.original!r}).")
+    # Only the SDs of the group terms the smaller model lacks speak for adding them.
+    added = _sd_names(glmm_fit) - _sd_names(glm_fit)
+    if not added:
+        raise ValueError(f"glmm_fit ({glmm_fit.spec.formula.original!r}) has no group term that glm_fit "
+                         f"({glm_fit.spec.formula.original!r}) lacks.")
     comparison = compare({"GLM": glm_fit, "GLMM": glmm_fit}, **compare_kwargs)
     d, se = comparison.difference("GLMM", "GLM")
     sds = group_sd_table(glmm_fit, sd_min, prob)
+    sds = sds[[name[:name.rfind("_sigma") + len("_sigma")] in added for name in sds.index]]
     clear_sd = bool((sds["p_above"] >= SD_PROB).any())
-    reading = _loo_reading(d, se)
+    reading = loo_reading(d, se)
     z = d / se if se > 0 else np.inf
     # The decision rule of the module docstring.
     if reading == "better" or (clear_sd and z > SIMILAR_SE and d > SMALL_ELPD):
@@ -368,7 +398,7 @@ def fixed_effect_needed(with_fit, without_fit, term: str, rope=(0.9, 1.1), *, ro
         rows.append(row)
     table = pd.DataFrame(rows).set_index("coefficient")
 
-    reading = _loo_reading(d, se)
+    reading = loo_reading(d, se)
     # The decision rule of the module docstring.
     decision = {"better": "needed", "alike": "not needed", "worse": "not needed"}.get(reading, "unclear")
     what = ratio_label if use_ratio else "coefficient"
@@ -385,4 +415,4 @@ def fixed_effect_needed(with_fit, without_fit, term: str, rope=(0.9, 1.1), *, ro
     return Answer(f"Is the fixed term {base!r} needed?", decision, verdict, d, se, table, comparison)
 
 
-__all__ = ["Answer", "fixed_effect_needed", "group_sd_table", "random_effects_needed"]
+__all__ = ["Answer", "fixed_effect_needed", "group_sd_table", "loo_reading", "random_effects_needed"]

@@ -60,6 +60,8 @@ def hr(tmp_path_factory):
 # ------------------------------------------------------------------ plumbing (no sampling)
 def test_registry():
     assert list(ANALYSES)[:3] == ["multicentre", "betablocker", "hr"]
+    assert {"patients", "motorins"} <= set(ANALYSES)
+    assert {"muscatine", "rehab"} <= set(ANALYSES)
     for name, module in ANALYSES.items():
         assert module.DESCRIPTION.strip()
         params = inspect.signature(module.run).parameters

@@ -11,12 +11,17 @@ seed=1, quick=False) -> CourseResult``. ``bayesglmm course NAME --out DIR`` runs
 * ``schizo``: notes section 5: cumulative logit mixed model, sign convention against mixcat.
 * ``housing``: notes section 6: cumulative logit with missing responses dropped and reported.
 * ``bloodpressure``: the blog's simulated blood pressures (gaussian, hospitals and patients).
+* ``patients``: course Exercise 2 (lung-cancer remission; patients, doctors, hospitals), items 1-8.
+* ``motorins``: course Exercise 3 (Swedish motor insurance), Poisson GLMM with exposure, items 1-7.
+* ``muscatine``: notes section 3 (Muscatine obesity): uncounted to one row per child and year, child intercepts.
+* ``rehab``: the slides' simulated rehab centres (Poisson): bottom-up model building, steps 1-6.
 
 Examples
 --------
 >>> from bayesglmm.course import ANALYSES
 >>> sorted(ANALYSES)
-['betablocker', 'bloodpressure', 'housing', 'hr', 'multicentre', 'schizo']
+['betablocker', 'bloodpressure', 'housing', 'hr', 'motorins', 'multicentre', 'muscatine', 'patients', 'rehab',
+ 'schizo']
 >>> result = ANALYSES["multicentre"].run(quick=True)  # doctest: +SKIP
 >>> print(result)                                     # doctest: +SKIP
 """
@@ -200,6 +205,10 @@ class Analysis:
             warnings.simplefilter("always", ConvergenceWarning)
             scale = 1 if self.quick else scale
             sizes = {**self.sizes, "draws": self.sizes["draws"] * scale, "tune": self.sizes["tune"] * scale}
+            if self.quick:
+                # Quick fits (4 x 300) are for tests of the plumbing: no retry ladder, whose
+                # extra attempts would triple their time without changing what they test.
+                kwargs.setdefault("retry", False)
             result = fit(formula, self.data, family, seed=self.seed, progressbar=False, **sizes, **kwargs)
         for w in caught:
             if issubclass(w.category, ConvergenceWarning):
@@ -366,6 +375,10 @@ def posterior_figure(panels: list, *, reference_label: str = "course (lme4)"):
 def start(name: str, title: str, *, data_dir=None, seed: int = 1, quick: bool = False) -> Analysis:
     """Load a course data set and open its report.
 
+    A simulated set (``"rehab"``, ``"bloodpressure"``) is simulated with its default seed;
+    having no file, its ``data_file`` names the simulation and ``data_sha256`` is the
+    SHA-256 of the table written as CSV.
+
     Parameters
     ----------
     name : str
@@ -388,7 +401,14 @@ def start(name: str, title: str, *, data_dir=None, seed: int = 1, quick: bool = 
     >>> a = start("multicentre", "Exercise 1", quick=True)
     >>> a.data.shape
     (22, 5)
+    >>> start("rehab", "Rehab").data_file
+    PosixPath('simulated: bayesglmm.datasets.simulate_rehab(seed=2016)')
     """
+    if name in datasets._SIMULATED_DATASETS:
+        data = datasets.load(name)
+        sha = hashlib.sha256(data.to_csv(index=False).encode()).hexdigest()
+        source = Path(f"simulated: bayesglmm.datasets.simulate_{name}(seed={data.attrs['seed']})")
+        return Analysis(name, data, Report(title), int(seed), bool(quick), source, sha)
     data = datasets.load(name, data_dir=data_dir)
     data_file = _data_file(name, data_dir)
     sha = hashlib.sha256(data_file.read_bytes()).hexdigest()
@@ -396,9 +416,11 @@ def start(name: str, title: str, *, data_dir=None, seed: int = 1, quick: bool = 
 
 
 # The analyses import the names above, so they come last.
-from bayesglmm.course import betablocker, bloodpressure, housing, hr, multicentre, schizo  # noqa: E402
+from bayesglmm.course import (betablocker, bloodpressure, housing, hr, motorins, multicentre,  # noqa: E402
+                              muscatine, patients, rehab, schizo)
 
 #: Name -> module with ``DESCRIPTION`` and ``run()``; ``bayesglmm course NAME`` runs one.
 ANALYSES = {"multicentre": multicentre, "betablocker": betablocker, "hr": hr,
-            "schizo": schizo, "housing": housing, "bloodpressure": bloodpressure}
+            "schizo": schizo, "housing": housing, "bloodpressure": bloodpressure,
+            "patients": patients, "motorins": motorins, "muscatine": muscatine, "rehab": rehab}
 
