@@ -21,6 +21,8 @@ from bayesglmm.errors import (
     SettingsError,
 )
 from bayesglmm.compare import Comparison, compare, refit
+from bayesglmm.batch import fit_many
+from bayesglmm.sbc import SBCResult, sbc
 from bayesglmm.fit import Fit, fit, sample
 from bayesglmm.icc import ICC, icc
 from bayesglmm.io import load, save
@@ -32,6 +34,9 @@ from bayesglmm.questions import Answer, fixed_effect_needed, random_effects_need
 __version__ = "0.1.0"
 
 __all__ = [
+    "SBCResult",
+    "fit_many",
+    "sbc",
     "Answer",
     "SeparationWarning",
     "ICC",

@@ -4,7 +4,8 @@
 
     bayesglmm fit "p(y, n) ~ treat + (1|centre)" --data multicentre.csv --family binomial --out results
     bayesglmm course list
-    bayesglmm course NAME --out results
+    bayesglmm course NAME --out results [--executor local|serial|tcp://scheduler:8786]
+    bayesglmm sbc "p(y, n) ~ treat + (1|centre)" --data multicentre.csv --family binomial --sims 200 --out sbc
 
 Errors print one line on standard error and exit with status 2; Ctrl-C exits with 130.
 Output files are written only at the end, atomically: an interrupted run writes nothing.
@@ -24,6 +25,9 @@ from bayesglmm.errors import BayesGLMMError
 
 FIT_FILE = "fit.bglmm"
 SUMMARY_FILE = "summary.txt"
+SBC_FILES = ("sbc_ranks.csv", "sbc_tests.csv", "sbc_ecdf.png")
+EXECUTOR_HELP = ("where the batch's fits run: 'local' (this machine's cores, the default), 'serial' "
+                 "(one after the other), or a Dask scheduler address such as tcp://scheduler:8786")
 NO_ANALYSES = "no analyses are installed yet"
 
 
@@ -46,7 +50,7 @@ def _whole(minimum: int):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayesglmm", description="Bayesian generalized linear mixed models.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,course}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,course,sbc}")
 
     fit = sub.add_parser("fit", help="fit a model to a CSV file and print its summary")
     fit.add_argument("formula", help="lme4-style formula, e.g. 'p(y, n) ~ treat + (1|centre)'")
@@ -58,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--tune", type=_whole(0), default=1000, help="warm-up iterations per chain (1000)")
     fit.add_argument("--chains", type=_whole(1), default=4, help="number of chains (4)")
     fit.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same draws")
+    fit.add_argument("--retry", choices=["auto", "always", "never"], default="auto",
+                     help="retry ladder when the fit fails: on divergences or high R-hat (auto), on any failure, or never")
     fit.add_argument("--out", metavar="DIR", default=None, help=f"write {SUMMARY_FILE} and {FIT_FILE} to DIR")
     fit.set_defaults(run=_run_fit)
 
@@ -67,7 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     course.add_argument("--data-dir", metavar="DIR", default=None, help="folder holding the course data files")
     course.add_argument("--seed", type=int, default=None, help="random seed (default: the analysis' own)")
     course.add_argument("--quick", action="store_true", help="small fits (4 chains x 300 draws) for a fast look")
+    course.add_argument("--executor", default=None, metavar="WHERE",
+                        help=EXECUTOR_HELP + "; used by the analysis' model comparisons (cross-validation refits)")
     course.set_defaults(run=_run_course)
+
+    sbc = sub.add_parser("sbc", help="simulation-based calibration of a model on template data")
+    sbc.add_argument("formula", help="lme4-style formula, e.g. 'p(y, n) ~ treat + (1|centre)'")
+    sbc.add_argument("--data", required=True, metavar="FILE.csv",
+                     help="template data (CSV): every simulated data set keeps its predictors and groups")
+    sbc.add_argument("--family", required=True,
+                     help="gaussian, bernoulli, binomial, poisson, negativebinomial or cumulative")
+    sbc.add_argument("--link", default=None, help="link function (default: the family's)")
+    sbc.add_argument("--sims", type=_whole(2), default=200, help="simulated data sets, one fit each (200)")
+    sbc.add_argument("--draws", type=_whole(10), default=200, help="draws kept per chain of each fit (200)")
+    sbc.add_argument("--tune", type=_whole(0), default=200, help="warm-up iterations per chain (200)")
+    sbc.add_argument("--chains", type=_whole(1), default=2, help="chains per fit (2)")
+    sbc.add_argument("--thin", type=_whole(1), default=2, help="rank among every THIN-th draw (2)")
+    sbc.add_argument("--seed", type=int, default=None, help="batch seed: the same seed gives the same ranks")
+    sbc.add_argument("--executor", default="local", metavar="WHERE", help=EXECUTOR_HELP)
+    sbc.add_argument("--out", metavar="DIR", default=None, help=f"write {', '.join(SBC_FILES)} to DIR")
+    sbc.set_defaults(run=_run_sbc)
     return parser
 
 
@@ -96,7 +121,7 @@ def _run_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = bg.fit(args.formula, data, args.family, link=args.link, draws=args.draws, tune=args.tune,
-                     chains=args.chains, seed=args.seed)
+                     chains=args.chains, seed=args.seed, retry={"auto": "auto", "always": True, "never": False}[args.retry])
     if args.interrupts.hit:  # nutpie catches Ctrl-C and returns the draws so far: do not use them
         raise KeyboardInterrupt
     _show_warnings(caught)
@@ -132,7 +157,53 @@ def _analyses() -> dict | None:
     return dict(course.ANALYSES)
 
 
+def _executor(where):
+    """The executor named on the command line (None: the default), checked before any work."""
+    from bayesglmm.executor import get_executor
+
+    if where is None:
+        return None
+    try:
+        return get_executor(where)
+    except ImportError as err:
+        raise CLIError(str(err)) from err
+
+
+def _run_sbc(args) -> int:
+    import bayesglmm as bg
+
+    data = _read_csv(args.data)
+    executor = _executor(args.executor)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cal = bg.sbc(args.formula, data, args.family, link=args.link, draws=args.sims, chains=args.chains,
+                     sample_draws=args.draws, tune=args.tune, thin=args.thin, seed=args.seed, executor=executor)
+    if args.interrupts.hit:
+        raise KeyboardInterrupt
+    _show_warnings(caught)
+    tests = cal.tests
+    rejected = list(tests.index[tests["rejected"]])
+    print(f"SBC of {args.formula} ({args.family}): {len(cal.ranks)} simulations, ranks among {cal.n_draws} "
+          f"draws, seed {cal.seed}, {cal.seconds['wall']:.0f} s")
+    print(tests[["p_value", "points_outside", "rejected"]].to_string(float_format=lambda v: f"{v:.3f}"))
+    alpha = 1 - float(tests["band_level"].iloc[0])
+    if rejected:
+        print(f"Verdict: NOT calibrated: uniformity rejected for {', '.join(rejected)} "
+              f"(p < {alpha:.4f}: 1% level, Bonferroni over {len(tests)} parameters).")
+    else:
+        print(f"Verdict: no evidence of miscalibration: no parameter rejected at the 1% level "
+              f"(p >= {alpha:.4f}, Bonferroni over {len(tests)} parameters).")
+    if args.out is not None:
+        fig = cal.plot()
+        ranks, table, png = SBC_FILES
+        _write_outputs(Path(args.out), {ranks: cal.ranks.to_csv(), table: tests.to_csv(),
+                                        png: lambda handle: fig.savefig(handle, format="png", dpi=100)})
+    return 0
+
+
 def _run_course(args) -> int:
+    from bayesglmm.executor import use_executor
+
     analyses = _analyses()
     if args.name == "list":
         if analyses is None:
@@ -152,7 +223,8 @@ def _run_course(args) -> int:
         kwargs["seed"] = args.seed
     if args.quick:
         kwargs["quick"] = True
-    result = analyses[args.name].run(**kwargs)
+    with use_executor(_executor(args.executor)):
+        result = analyses[args.name].run(**kwargs)
     if result is not None:
         print(result)
     return 0

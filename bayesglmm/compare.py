@@ -89,6 +89,14 @@ class Comparison:
         Refits run by this call (cached results of earlier calls count 0).
     refit_seconds : float
         Wall time of those refits (compiling included).
+    compile_seconds : float
+        Time spent compiling models for the refits, summed over workers (each worker
+        compiles a model once; a serial batch reuses the fit's compiled model).
+    fit_seconds : float
+        Sampling time of the refits, summed over tasks (``fit_seconds / refits`` is the
+        time per refit).
+    executor : str
+        Where the refits ran: ``"serial"``, ``"local"`` or ``"dask"``.
     notes : list of str
         What was done and why (remedies for high Pareto-k, unconverged refits).
 
@@ -106,6 +114,9 @@ class Comparison:
     refits: int = 0
     refit_seconds: float = 0.0
     notes: list = field(default_factory=list)
+    compile_seconds: float = 0.0
+    fit_seconds: float = 0.0
+    executor: str = "serial"
 
     @property
     def best(self) -> str:
@@ -139,7 +150,8 @@ class Comparison:
         lines = [f"Model comparison ({self.n_obs} rows; higher elpd predicts better; "
                  "elpd_diff and dse are relative to the best model):", shown.to_string()]
         if self.refits:
-            lines.append(f"Refits: {self.refits} in {self.refit_seconds:.1f} s.")
+            lines.append(f"Refits: {self.refits} in {self.refit_seconds:.1f} s ({self.executor}; compiling "
+                         f"{self.compile_seconds:.1f} s, sampling {self.fit_seconds / self.refits:.2f} s per refit).")
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -205,7 +217,7 @@ def refit(fit, data, seed=None, *, priors: str = "user", parameterization=None, 
             chosen[f"{factor}_corr"] = eta
     if parameterization is None:
         parameterization = {
-            term: ("centred" if label == "centred" else "non-centred")
+            term: ("centred" if label.startswith("centred") else "non-centred")
             for term, label in spec.parameterization.items()
             if "LKJ" not in label
         }
@@ -249,30 +261,132 @@ def _loglik_name(fit) -> str:
     return names[0]
 
 
-def _masked_model(fit):
-    """The fit's PyMC model with a held-out mask, compiled once by nutpie (cached per fit)."""
-    cache = _fit_cache(fit)
-    if "masked" not in cache:
-        import nutpie
-        import pymc as pm
-        from pymc.model.fgraph import clone_model
-        from pymc.util import get_default_varnames
+def _compile_masked(spec):
+    """The model with a held-out mask (``pm.Data``) and a potential removing those rows, compiled by nutpie."""
+    import nutpie
+    import pymc as pm
+    from pymc.model.fgraph import clone_model
+    from pymc.util import get_default_varnames
 
-        spec = fit.spec
-        model = clone_model(spec.pymc_model)
-        with model:
-            mask = pm.Data(_MASK, np.zeros(spec.n_obs))
-            loglik = model.logp(vars=[model.observed_RVs[0]], sum=False)[0]
-            pm.Potential("cv_heldout_loglik", -(mask * loglik).sum())
-        params = spec.bambi_model.family.likelihood.params
-        var_names = [v.name for v in get_default_varnames(model.unobserved_value_vars, include_transformed=False)]
-        var_names = [v for v in var_names if not (v in params and model[v] in model.deterministics)]
-        cache["masked"] = nutpie.compile_pymc_model(model, var_names=var_names, backend="numba")
-    return cache["masked"]
+    model = clone_model(spec.pymc_model)
+    with model:
+        mask = pm.Data(_MASK, np.zeros(spec.n_obs))
+        loglik = model.logp(vars=[model.observed_RVs[0]], sum=False)[0]
+        pm.Potential("cv_heldout_loglik", -(mask * loglik).sum())
+    params = spec.bambi_model.family.likelihood.params
+    var_names = [v.name for v in get_default_varnames(model.unobserved_value_vars, include_transformed=False)]
+    var_names = [v for v in var_names if not (v in params and model[v] in model.deterministics)]
+    return nutpie.compile_pymc_model(model, var_names=var_names, backend="numba")
+
+
+def _recipe(fit):
+    """The fit's :class:`~bayesglmm.batch.ModelRecipe`, its model remembered in this process."""
+    from bayesglmm.batch import ModelRecipe, remember
+
+    cache = _fit_cache(fit)
+    if "recipe" not in cache:
+        cache["recipe"] = ModelRecipe.from_spec(fit.spec)
+    remember(cache["recipe"], fit.spec)
+    return cache["recipe"]
+
+
+def _masked_model(fit):
+    """The fit's masked model, compiled once per process (see :func:`_compile_masked`)."""
+    from bayesglmm.batch import compiled
+
+    return compiled(_recipe(fit), "masked", _compile_masked)[0]
+
+
+def _sample_masked(spec, model, heldout, settings: dict, seed: int, cores: int | None):
+    """Draws of the masked model with the rows at positions ``heldout`` held out."""
+    import nutpie
+
+    from bayesglmm.fit import default_cores
+
+    mask = np.zeros(spec.n_obs)
+    mask[np.asarray(heldout, dtype=int)] = 1.0
+    chains = settings.get("chains", 4)
+    kwargs = {"target_accept": settings.get("target_accept", 0.9)}
+    if settings.get("low_rank"):
+        kwargs["low_rank_modified_mass_matrix"] = True
+    cores = cores or settings.get("cores") or default_cores(chains)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = nutpie.sample(model.with_data(**{_MASK: mask}), draws=settings.get("draws", 1000),
+                              tune=max(1, settings.get("tune", 1000)), chains=chains, cores=cores, seed=seed,
+                              progress_bar=False, **kwargs)
+        # Bambi's own post-processing: drop offsets, restore the uncentred intercept.
+        idata = spec.bambi_model.backend._clean_results(idata, True, False)
+    return idata
+
+
+def _sample_rebuilt(fit, heldout, settings: dict, seed: int, cores: int | None):
+    """Draws of the model rebuilt on the training rows (:func:`refit`, all priors fixed)."""
+    from bayesglmm.diagnostics import ConvergenceWarning
+
+    frame = fit.spec.data.frame
+    train = frame.drop(index=frame.index[np.asarray(heldout, dtype=int)])
+    settings = dict(settings)
+    if cores is not None:
+        settings["cores"] = cores
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        new = refit(fit, train, seed=seed, priors="all", **settings)
+    return new.idata
+
+
+def _heldout_loglik(spec, var, heldout, idata, masked: bool, reference, rng) -> xr.DataArray:
+    """Pointwise log-likelihood (chain, draw, obs) of the held-out rows under a refit's draws."""
+    heldout = np.atleast_1d(np.asarray(heldout, dtype=int))
+    bm = spec.bambi_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if masked:
+            # The masked model keeps every row and level: in-sample log-likelihood.
+            bm.compute_log_likelihood(idata)
+            ll = idata["log_likelihood"][var].isel(__obs__=heldout)
+        else:
+            posterior = with_new_levels(spec, idata["posterior"].to_dataset(), reference, rng)
+            tree = xr.DataTree.from_dict({"posterior": posterior})
+            bm.compute_log_likelihood(tree, data=spec.data.frame.iloc[heldout])
+            ll = tree["log_likelihood"][var]
+    return ll.rename({"__obs__": OBS_DIM}).assign_coords({OBS_DIM: heldout})
+
+
+def _refit_task(recipe, heldout, seed: int, settings: dict, masked: bool, reference, var: str,
+                cores: int | None) -> dict:
+    """One cross-validation refit, wherever it runs: the held-out rows' log-likelihood and timings.
+
+    The model comes from this process's cache (built and compiled at most once per
+    process); the draws depend only on the arguments.
+    """
+    from bayesglmm.batch import cached_model, compiled
+    from bayesglmm.diagnostics import diagnose
+    from bayesglmm.fit import Fit
+
+    spec = cached_model(recipe)["spec"]
+    compile_s, fallback = 0.0, None
+    start = time.perf_counter()
+    if masked:
+        try:
+            model, compile_s = compiled(recipe, "masked", _compile_masked)
+            start = time.perf_counter()
+            idata = _sample_masked(spec, model, heldout, settings, seed, cores)
+        except Exception as err:  # noqa: BLE001 - any failure of the shortcut: rebuild instead
+            fallback, masked = f"{type(err).__name__}: {err}", False
+    if not masked:
+        fit = Fit(spec, xr.DataTree.from_dict({"posterior": xr.Dataset()}), None, dict(settings, seed=seed))
+        idata = _sample_rebuilt(fit, heldout, settings, seed, cores)
+    ok = diagnose(idata).ok
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    ll = _heldout_loglik(spec, var, heldout, idata, masked, reference, rng)
+    return {"loglik": ll, "converged": ok, "compile_s": compile_s, "fit_s": time.perf_counter() - start,
+            "fallback": fallback}
 
 
 class _Refitter:
-    """Runs the refits of one fit and counts them."""
+    """Runs the refits of one fit in this process and counts them (used directly in tests)."""
 
     def __init__(self, fit, settings: dict, reuse_compiled: bool, seed):
         self.fit = fit
@@ -286,6 +400,7 @@ class _Refitter:
         self.count = 0
         self.seconds = 0.0
         self.unconverged = 0
+        self.timing = (0.0, 0.0)  # compile and sampling seconds of the batches run
         self.var = _loglik_name(fit)
 
     def _seed(self) -> int:
@@ -296,73 +411,60 @@ class _Refitter:
         from bayesglmm.diagnostics import diagnose
 
         start = time.perf_counter()
+        seed = self._seed()
         if self.masked:
             try:
-                idata = self._run_masked(heldout)
+                idata = _sample_masked(self.spec, _masked_model(self.fit), heldout, self.settings, seed, None)
             except Exception as err:  # noqa: BLE001 - any failure of the shortcut: rebuild instead
                 warnings.warn(f"Reusing the compiled model failed ({err}); refitting by rebuilding it.",
                               UserWarning, stacklevel=2)
                 self.masked = False
         if not self.masked:
-            idata = self._run_rebuild(heldout)
+            idata = _sample_rebuilt(self.fit, heldout, self.settings, seed, None)
         self.seconds += time.perf_counter() - start
         self.count += 1
         if not diagnose(idata).ok:
             self.unconverged += 1
         return idata
 
-    def _run_masked(self, heldout):
-        import nutpie
-
-        from bayesglmm.fit import default_cores
-
-        compiled = _masked_model(self.fit)
-        mask = np.zeros(self.spec.n_obs)
-        mask[np.asarray(heldout, dtype=int)] = 1.0
-        s = self.settings
-        chains = s.get("chains", 4)
-        kwargs = {"target_accept": s.get("target_accept", 0.9)}
-        if s.get("low_rank"):
-            kwargs["low_rank_modified_mass_matrix"] = True
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            idata = nutpie.sample(compiled.with_data(**{_MASK: mask}), draws=s.get("draws", 1000),
-                                  tune=max(1, s.get("tune", 1000)), chains=chains,
-                                  cores=s.get("cores") or default_cores(chains), seed=self._seed(),
-                                  progress_bar=False, **kwargs)
-            # Bambi's own post-processing: drop offsets, restore the uncentred intercept.
-            idata = self.spec.bambi_model.backend._clean_results(idata, True, False)
-        return idata
-
-    def _run_rebuild(self, heldout):
-        from bayesglmm.diagnostics import ConvergenceWarning
-
-        frame = self.spec.data.frame
-        train = frame.drop(index=frame.index[np.asarray(heldout, dtype=int)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            new = refit(self.fit, train, seed=self._seed(), priors="all", **self.settings)
-        return new.idata
-
     def heldout_loglik(self, heldout, idata) -> xr.DataArray:
-        """Pointwise log-likelihood (chain, draw, __obs__) of the held-out rows."""
-        heldout = np.atleast_1d(np.asarray(heldout, dtype=int))
-        bm = self.spec.bambi_model
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.masked:
-                # The masked model keeps every row and level: in-sample log-likelihood.
-                bm.compute_log_likelihood(idata)
-                ll = idata["log_likelihood"][self.var].isel(__obs__=heldout)
-            else:
-                posterior = with_new_levels(self.spec, idata["posterior"].to_dataset(),
-                                            self.fit.idata["posterior"].to_dataset(), self.rng)
-                tree = xr.DataTree.from_dict({"posterior": posterior})
-                rows = self.spec.data.frame.iloc[heldout]
-                bm.compute_log_likelihood(tree, data=rows)
-                ll = tree["log_likelihood"][self.var]
-        return ll.rename({"__obs__": OBS_DIM}).assign_coords({OBS_DIM: heldout})
+        """Pointwise log-likelihood (chain, draw, obs) of the held-out rows."""
+        return _heldout_loglik(self.spec, self.var, heldout, idata, self.masked,
+                               self.fit.idata["posterior"].to_dataset(), self.rng)
+
+    def run_batch(self, heldouts: list, executor, label: str, progress: bool | None = None) -> dict:
+        """Run the refits holding out each of ``heldouts`` through ``executor``.
+
+        Task ``i`` gets the ``i``-th seed drawn from this refitter's generator, so the
+        seeds depend on the list, not on where or in which order the tasks run (and a
+        serial batch draws what :meth:`run` called in the same order would).
+
+        Returns
+        -------
+        dict
+            ``tuple(heldout) -> task result`` (``loglik``, ``converged``, ``compile_s``, ``fit_s``).
+        """
+        recipe = _recipe(self.fit)
+        reference = self.fit.idata["posterior"].to_dataset().isel(chain=[0], draw=[0])
+        settings = dict(self.settings, sampler=self.fit.settings.get("sampler", "nutpie"))
+        tasks = {}
+        for heldout in heldouts:
+            key = tuple(int(i) for i in np.atleast_1d(heldout))
+            tasks[key] = (recipe, np.asarray(key), self._seed(), settings, self.masked, reference, self.var,
+                          executor.cores_per_task)
+        start = time.perf_counter()
+        results = executor.run(_refit_task, tasks, label=label, progress=progress)
+        self.seconds += time.perf_counter() - start
+        self.count += len(results)
+        self.unconverged += sum(not r["converged"] for r in results.values())
+        self.timing = (self.timing[0] + sum(r["compile_s"] for r in results.values()),
+                       self.timing[1] + sum(r["fit_s"] for r in results.values()))
+        fallbacks = {r["fallback"] for r in results.values() if r["fallback"]}
+        self.fallbacks = getattr(self, "fallbacks", 0) + sum(bool(r["fallback"]) for r in results.values())
+        if fallbacks:
+            warnings.warn(f"Reusing the compiled model failed ({'; '.join(sorted(fallbacks))}); those refits "
+                          "rebuilt the model instead.", UserWarning, stacklevel=3)
+        return results
 
 
 def with_new_levels(spec, posterior: xr.Dataset, reference: xr.Dataset, rng=None) -> xr.Dataset:
@@ -463,26 +565,37 @@ def with_new_levels(spec, posterior: xr.Dataset, reference: xr.Dataset, rng=None
     return out.assign(updated)
 
 
-def _make_wrapper(fit, refitter):
+def _make_wrapper(fit, refitter, results: dict | None = None):
+    """ArviZ sampling wrapper over ``refitter``; with ``results`` (from :meth:`_Refitter.run_batch`)
+    it only looks the refits up, so that ArviZ's loop runs none itself."""
     from arviz_stats.loo import SamplingWrapper
+
+    n = fit.spec.n_obs
 
     class _CVWrapper(SamplingWrapper):
         """ArviZ sampling wrapper: data are row positions; refits run through ``refitter``."""
 
         def sel_observations(self, idx):
             heldout = np.atleast_1d(np.asarray(idx, dtype=int))
-            train = np.setdiff1d(np.arange(fit.spec.n_obs), heldout)
-            return train, heldout
+            return np.setdiff1d(np.arange(n), heldout), heldout
 
         def sample(self, modified_observed_data):
-            train = np.asarray(modified_observed_data, dtype=int)
-            return refitter.run(np.setdiff1d(np.arange(fit.spec.n_obs), train))
+            heldout = np.setdiff1d(np.arange(n), np.asarray(modified_observed_data, dtype=int))
+            if results is None:
+                return refitter.run(heldout)
+            key = tuple(int(i) for i in heldout)
+            if key not in results:
+                raise FitError(f"Internal error: ArviZ asked for a refit without rows {list(key)[:10]}, "
+                               "which the batch did not run.")
+            return results[key]
 
         def get_inference_data(self, fitted_model):
             return fitted_model
 
         def log_likelihood__i(self, excluded_obs, idata__i):
-            return refitter.heldout_loglik(excluded_obs, idata__i)
+            if results is None:
+                return refitter.heldout_loglik(excluded_obs, idata__i)
+            return idata__i["loglik"]
 
     return _CVWrapper(model=fit.spec, idata_orig=_cv_tree(fit))
 
@@ -626,16 +739,16 @@ def _group_folds(models: dict, group) -> tuple[np.ndarray, str]:
 def _cached_cv(fit, key, compute):
     cache = _fit_cache(fit).setdefault("cv", {})
     if key in cache:
-        elpd, refits, seconds, unconverged = cache[key]
-        return elpd, 0, 0.0, unconverged, refits
-    elpd, refits, seconds, unconverged = compute()
-    cache[key] = (elpd, refits, seconds, unconverged)
-    return elpd, refits, seconds, unconverged, refits
+        elpd, refits, seconds, unconverged, timing = cache[key]
+        return elpd, 0, 0.0, unconverged, refits, (0.0, 0.0)
+    elpd, refits, seconds, unconverged, timing = compute()
+    cache[key] = (elpd, refits, seconds, unconverged, timing)
+    return elpd, refits, seconds, unconverged, refits, timing
 
 
 def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max: int | None = None,
             seed: int | None = None, allow_unconverged: bool = False, refit_settings: dict | None = None,
-            reuse_compiled: bool = True) -> Comparison:
+            reuse_compiled: bool = True, executor=None, progress: bool | None = None) -> Comparison:
     """Compare models fitted to the same data by their cross-validated predictive accuracy.
 
     Parameters
@@ -665,6 +778,12 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
         With nutpie, refit by masking the held-out rows of a once-compiled copy of the
         model (fast, same priors); False rebuilds the model on the training rows
         (:func:`refit`) for every refit.
+    executor : None, "local", "serial", a dask.distributed Client or a scheduler address
+        Where the refits run: this machine's cores (default), this process, or a Dask
+        cluster (see :func:`bayesglmm.executor.get_executor`). The results are the same
+        everywhere: each refit's seed depends only on ``seed`` and which rows it holds out.
+    progress : bool, optional
+        Show refits done / total and the time left; default when standard error is a terminal.
 
     Returns
     -------
@@ -689,7 +808,11 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
     >>> res = bg.compare({"GLM": glm, "GLMM": glmm})  # doctest: +SKIP
     >>> res.table[["elpd_diff", "dse", "method"]]  # doctest: +SKIP
     >>> bg.compare({"GLM": glm, "GLMM": glmm}, cv="logo", group="centre")  # doctest: +SKIP
+    >>> bg.compare({"GLM": glm, "GLMM": glmm}, cv="logo", group="centre",
+    ...            executor="tcp://scheduler:8786")  # doctest: +SKIP
     """
+    from bayesglmm.executor import get_executor
+
     from arviz_stats import compare as az_compare
     from arviz_stats import loo_kfold, reloo
 
@@ -714,6 +837,8 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
     elpds = {}
     refits = {}
     total_refits, total_seconds, unconverged = 0, 0.0, 0
+    compile_seconds, fit_seconds = 0.0, 0.0
+    ex = get_executor(executor)
 
     folds = None
     if cv == "loo":
@@ -745,31 +870,41 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
         refitter = _Refitter(fit, settings, reuse_compiled, seed)
         if cv_used == "loo":
             if n_high[name] == 0:
-                elpd, done, secs, bad, used = psis[name], 0, 0.0, 0, 0
+                elpd, done, secs, bad, used, timing = psis[name], 0, 0.0, 0, 0, (0.0, 0.0)
                 method[name] = "psis-loo"
             else:
                 def compute(fit=fit, refitter=refitter, name=name):
+                    rows = np.flatnonzero(np.asarray(psis[name].pareto_k).ravel() > psis[name].good_k)
+                    results = refitter.run_batch([[i] for i in rows], ex, f"{name}: exact LOO refits", progress)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        res = reloo(_make_wrapper(fit, refitter), loo_orig=psis[name],
+                        res = reloo(_make_wrapper(fit, refitter, results), loo_orig=psis[name],
                                     k_threshold=psis[name].good_k, pointwise=True)
-                    return res, refitter.count, refitter.seconds, refitter.unconverged
+                    return res, refitter.count, refitter.seconds, refitter.unconverged, refitter.timing
 
-                elpd, done, secs, bad, used = _cached_cv(fit, ("reloo", key_settings), compute)
+                elpd, done, secs, bad, used, timing = _cached_cv(fit, ("reloo", key_settings), compute)
                 method[name] = f"psis-loo + exact refits of {used} rows"
         else:
-            def compute(fit=fit, refitter=refitter):
+            def compute(fit=fit, refitter=refitter, name=name):
+                heldouts = [np.flatnonzero(folds == f) for f in range(1, int(folds.max()) + 1)]
+                results = refitter.run_batch(heldouts, ex, f"{name}: {label} refits", progress)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    res = loo_kfold(_cv_tree(fit), _make_wrapper(fit, refitter), pointwise=True, folds=folds)
-                return res, refitter.count, refitter.seconds, refitter.unconverged
+                    res = loo_kfold(_cv_tree(fit), _make_wrapper(fit, refitter, results), pointwise=True,
+                                    folds=folds)
+                return res, refitter.count, refitter.seconds, refitter.unconverged, refitter.timing
 
-            elpd, done, secs, bad, used = _cached_cv(fit, (cv_used, folds.tobytes(), key_settings), compute)
+            elpd, done, secs, bad, used, timing = _cached_cv(fit, (cv_used, folds.tobytes(), key_settings), compute)
             method[name] = label
         elpds[name], refits[name] = elpd, used
         total_refits += done
         total_seconds += secs
+        compile_seconds += timing[0]
+        fit_seconds += timing[1]
         unconverged += bad
+        if getattr(refitter, "fallbacks", 0):
+            notes.append(f"{name!r}: {refitter.fallbacks} refit(s) rebuilt the model because reusing the compiled "
+                         "model failed (see the warning).")
 
     if unconverged:
         notes.append(f"{unconverged} refit(s) did not converge by the usual standard (R-hat, ESS, "
@@ -794,7 +929,8 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
     if not all(table["converged"]):
         notes.append("Models marked converged=False did not converge: their elpd is not reliable.")
     return Comparison(table=table, cv=cv, n_obs=n, elpd={m: elpds[m] for m in names}, refits=total_refits,
-                      refit_seconds=total_seconds, notes=notes)
+                      refit_seconds=total_seconds, notes=notes, compile_seconds=compile_seconds,
+                      fit_seconds=fit_seconds, executor=ex.name)
 
 
 __all__ = ["Comparison", "check_same_data", "compare", "refit", "with_new_levels"]

@@ -60,7 +60,8 @@ def test_help_runs_as_a_module():
 def test_fit_prints_summary_and_writes_outputs(csv, tmp_path, capsys):
     out = tmp_path / "results"
     code = cli.main(["fit", "p(y, n) ~ treat + (1|centre)", "--data", str(csv), "--family", "binomial",
-                     "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "3", "--out", str(out)])
+                     "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "3", "--retry", "never",
+                     "--out", str(out)])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "Formula: p(y, n) ~ treat + (1|centre)" in printed.out
@@ -193,3 +194,72 @@ def test_course_interrupted(course, monkeypatch, capsys):
     monkeypatch.setattr(sys.modules["bayesglmm.course"].ANALYSES["multicentre"], "run", interrupted)
     assert cli.main(["course", "multicentre"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_course_executor_reaches_the_analysis_comparisons(course, monkeypatch, capsys):
+    from bayesglmm.executor import get_executor
+
+    seen = []
+    monkeypatch.setattr(sys.modules["bayesglmm.course"].ANALYSES["multicentre"], "run",
+                        lambda **kwargs: seen.append(get_executor(None)))  # what bg.compare(...) would use
+    assert cli.main(["course", "multicentre", "--executor", "serial"]) == 0
+    assert cli.main(["course", "multicentre"]) == 0
+    assert [ex.name for ex in seen] == ["serial", "local"]
+    assert get_executor(None).name == "local"  # the default is restored after the analysis
+    assert cli.main(["course", "multicentre", "--executor", "cluster"]) == 2
+    err = capsys.readouterr().err
+    assert "executor must be 'local', 'serial', a Dask scheduler address" in err and "'cluster'" in err
+    assert len(seen) == 2  # refused before the analysis ran
+
+
+def _canned_sbc(ranks):
+    """A stand-in for bg.sbc returning fixed ranks (the SBC itself is tested in test_sbc.py)."""
+    import numpy as np
+
+    from bayesglmm.sbc import SBCResult
+
+    calls = []
+
+    def sbc(formula, data, family, **kwargs):
+        calls.append(dict(kwargs, formula=formula, family=family, rows=len(data)))
+        return SBCResult(ranks, 100, family, formula, {"compile": 1.0, "fit": 2.0, "wall": 3.0},
+                         np.zeros(len(ranks), int), 7)
+
+    return sbc, calls
+
+
+def test_sbc_writes_ranks_tests_and_plot_and_prints_the_verdict(csv, tmp_path, monkeypatch, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    uniform = pd.DataFrame({"Intercept": rng.integers(0, 101, 300), "treat[1]": rng.integers(0, 101, 300)})
+    sbc, calls = _canned_sbc(uniform)
+    monkeypatch.setattr(bg, "sbc", sbc)
+    out = tmp_path / "sbc"
+    argv = ["sbc", "p(y, n) ~ treat + (1|centre)", "--data", str(csv), "--family", "binomial", "--sims", "300",
+            "--draws", "50", "--thin", "1", "--seed", "7", "--executor", "serial", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert calls[0]["draws"] == 300 and calls[0]["sample_draws"] == 50 and calls[0]["thin"] == 1
+    assert calls[0]["seed"] == 7 and calls[0]["executor"].name == "serial" and calls[0]["rows"] == 22
+    assert "Verdict: no evidence of miscalibration" in printed and "Bonferroni over 2 parameters" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["sbc_ecdf.png", "sbc_ranks.csv", "sbc_tests.csv"]
+    written = pd.read_csv(out / "sbc_ranks.csv", index_col=0)
+    pd.testing.assert_frame_equal(written, uniform, check_names=False)
+    assert (out / "sbc_ecdf.png").read_bytes()[:4] == b"\x89PNG"
+
+    tails = uniform.assign(Intercept=np.r_[np.zeros(100), np.full(100, 100), rng.integers(0, 101, 100)].astype(int))
+    sbc, _ = _canned_sbc(tails)
+    monkeypatch.setattr(bg, "sbc", sbc)
+    assert cli.main(argv[:-2]) == 0
+    printed = capsys.readouterr().out
+    assert "Verdict: NOT calibrated: uniformity rejected for Intercept (p < 0.0050" in printed
+
+
+def test_sbc_refuses_a_bad_executor_before_sampling(csv, monkeypatch, capsys):
+    sbc, calls = _canned_sbc(None)
+    monkeypatch.setattr(bg, "sbc", sbc)
+    assert cli.main(["sbc", "y ~ treat", "--data", str(csv), "--family", "gaussian", "--executor", "nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: executor must be") and "'nowhere'" in err and not calls

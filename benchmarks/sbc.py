@@ -1,0 +1,214 @@
+"""Simulation-based calibration of every core family with the default priors -> SBC.md + sbc_<family>.png.
+
+Run: ``.venv/bin/python benchmarks/sbc.py [--sims 200] [--families gaussian binomial ...]``
+then ``--check-executors`` (one family, 20 simulations, serial vs local vs Dask LocalCluster:
+identical ranks?) and ``--report`` (writes SBC.md from the per-family JSON files).
+
+Each family: ``y ~ x + (1|g)`` (binomial ``p(y, n) ~ x + (1|g)``, 10 trials per row) on a
+template of 48 rows (6 groups of 8, x standard normal); the package's default priors
+(autoscaled on the template, as for a real fit); each simulated data set is fitted with
+2 chains x 200 draws after 200 warm-up, ranks on every 2nd draw (200 draws per rank).
+The fits go through ``LocalExecutor(workers=2)``: the model is compiled once per worker.
+"""
+
+import argparse
+import json
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bayesglmm as bg
+from bayesglmm.executor import LocalExecutor, SerialExecutor
+from bayesglmm.io import write_atomically
+
+HERE = Path(__file__).parent
+FAMILIES = ["gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "cumulative"]
+SETTINGS = {"chains": 2, "sample_draws": 200, "tune": 200, "thin": 2}
+SEED = 20260
+
+FINDINGS = """## Findings
+
+* **cumulative: two bugs found and fixed.** First, SBC of a cumulative model crashed: nutpie could not
+  store the per-row category probabilities `p` once the simulated response was swapped in ("dimension
+  'y_dim' has inconsistent size"); the compiled SBC model now stores only the ranked variables. Then the
+  run rejected all three thresholds (p < 0.001).
+  PyMC's forward sampling ignores the `Ordered` transform: only 31.5% of the prior draws of `threshold` were
+  sorted, so most "true values" lay outside the support the sampler explores. `bayesglmm.sbc.prior_draws` now
+  rejects draws with unsorted ordered variables (which gives exactly the restricted prior that NUTS targets);
+  the row above is the rerun with that fix (all p > 0.4). Test: `tests/test_sbc.py::test_prior_draws_of_ordered_thresholds_are_sorted`.
+* **poisson: rejected with 200 warm-up, not with 500.** With the default priors on the log scale (intercept
+  Normal(1.33, 2.5), `x` Normal(0, 2.9), group SD HalfNormal(2.5)) about 30% of the simulated data sets have a
+  count above 10^4, and 13 of the 200 fits had divergences. With 200 warm-up iterations the intercept's ranks
+  pile up at the low end (p = 0.0002); with 500 (`--families poisson --tune 500`, same simulations) no
+  parameter is rejected (smallest p 0.097). This points to a short-warm-up artefact of these deliberately short
+  chains rather than a miscalibrated model (one rerun, not proof); SBC of Poisson models with such wide
+  priors needs at least 500 warm-up iterations.
+* The other families pass at 1% with 200 warm-up. 200 simulations detect gross miscalibration only (as the
+  two cases above show); they do not rule out small biases.
+* The gaussian, bernoulli, binomial, poisson and negativebinomial rows were run before two later changes to
+  `bayesglmm/sbc.py`: the compiled SBC model stores only the ranked variables, and the prior draws go through
+  `prior_draws` (identical draws for models without ordered variables). Neither changes the simulations or
+  the free parameters' draws for those families;
+  the cumulative row ran with the final code."""
+
+
+def template(family: str) -> tuple[str, pd.DataFrame]:
+    """Formula and template data of a family: 48 rows, 6 groups, one predictor."""
+    rng = np.random.default_rng(11)
+    n, groups = 48, 6
+    g = np.repeat([f"g{k}" for k in range(groups)], n // groups)
+    x = rng.normal(size=n)
+    eta = 0.5 * x + np.repeat(rng.normal(0, 0.5, groups), n // groups)
+    data = pd.DataFrame({"x": x, "g": g})
+    formula = "y ~ x + (1|g)"
+    if family == "gaussian":
+        data["y"] = 1 + eta + rng.normal(0, 1, n)
+    elif family == "bernoulli":
+        data["y"] = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    elif family == "binomial":
+        data["n"] = 10
+        data["y"] = rng.binomial(10, 1 / (1 + np.exp(-eta)))
+        formula = "p(y, n) ~ x + (1|g)"
+    elif family in ("poisson", "negativebinomial"):
+        data["y"] = rng.poisson(np.exp(1 + eta) * rng.gamma(4, 1 / 4, n))
+    elif family == "cumulative":
+        data["y"] = pd.Categorical(np.digitize(eta + rng.logistic(size=n), [-1, 0, 1]) + 1, ordered=True)
+    else:
+        raise ValueError(family)
+    return formula, data
+
+
+def run_family(family: str, sims: int, executor) -> dict:
+    formula, data = template(family)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cal = bg.sbc(formula, data, family, draws=sims, seed=SEED, executor=executor, progress=True, **SETTINGS)
+    wall = time.perf_counter() - start
+    return {"cal": cal, "wall": wall, "formula": formula}
+
+
+def save_family(family: str, sims: int) -> None:
+    (HERE / "sbc_results").mkdir(exist_ok=True)
+    res = run_family(family, sims, LocalExecutor(workers=2))
+    stem = family if SETTINGS["tune"] == 200 else f"{family}_tune{SETTINGS['tune']}"
+    cal = res["cal"]
+    tests = cal.tests
+    fig = cal.plot()
+    png = HERE / f"sbc_{stem}.png"
+    record = {"family": family, "formula": res["formula"], "sims": sims, "n_draws": cal.n_draws,
+              "wall_s": res["wall"], "seconds": cal.seconds, "divergent_fits": int(np.sum(cal.divergences > 0)),
+              "divergences_per_fit": cal.divergences.tolist(),
+              "tests": tests.reset_index().to_dict(orient="records"), "settings": dict(SETTINGS), "seed": SEED}
+    write_atomically({png: lambda handle: fig.savefig(handle, format="png", dpi=90),
+                      HERE / "sbc_results" / f"{stem}.json": json.dumps(record, indent=1, default=float),
+                      HERE / "sbc_results" / f"{stem}_ranks.csv": cal.ranks.to_csv()})
+    print(f"{family}: {sims} fits in {res['wall']:.0f} s; p-values "
+          f"{', '.join(f'{r['parameter']}={r['p_value']:.3f}' for r in record['tests'])}", flush=True)
+
+
+def check_executors(family: str = "binomial", sims: int = 20) -> None:
+    (HERE / "sbc_results").mkdir(exist_ok=True)
+    import distributed
+
+    out = {}
+    runs = [("serial", SerialExecutor()), ("local (2 workers)", LocalExecutor(workers=2))]
+    for name, ex in runs:
+        res = run_family(family, sims, ex)
+        out[name] = (res["cal"].ranks, res["wall"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    try:
+        res = run_family(family, sims, client)
+        out["Dask LocalCluster (2 workers)"] = (res["cal"].ranks, res["wall"])
+    finally:
+        client.close()
+        cluster.close()
+    reference = out["serial"][0]
+    record = {"family": family, "sims": sims, "runs": [
+        {"executor": name, "wall_s": wall, "identical_to_serial": bool(ranks.equals(reference))}
+        for name, (ranks, wall) in out.items()]}
+    write_atomically({HERE / "sbc_results" / "executors.json": json.dumps(record, indent=1)})
+    print(json.dumps(record, indent=1))
+
+
+def report() -> None:
+    folder = HERE / "sbc_results"
+    lines = ["# Simulation-based calibration of the core families",
+             "",
+             "Generated by `benchmarks/sbc.py` (see its docstring for how to run it). Each family: "
+             "`y ~ x + (1|g)` (binomial `p(y, n) ~ x + (1|g)`, 10 trials) on a template of 48 rows in 6 groups "
+             "with one standard-normal predictor, the package's **default priors** (autoscaled on the template). "
+             f"Parameters are drawn from the prior, a response simulated, and the model refitted with short chains "
+             f"({SETTINGS['chains']} chains x {SETTINGS['sample_draws']} draws after {SETTINGS['tune']} warm-up, "
+             f"every {SETTINGS['thin']}nd draw kept: ranks among 200 draws) through `LocalExecutor(workers=2)`. "
+             "The ranked quantities are the intercept, the named coefficient `x` (a deterministic function of "
+             "the sampled QR coordinates `fixed_qr`), the group SD `1|g_sigma` and the family parameters "
+             "(sigma, alpha, thresholds).",
+             "",
+             "Uniformity test (`SBCResult.tests`): the simultaneous-band statistic of Säilynoja, Bürkner & Vehtari "
+             "(2022) with a Monte Carlo p-value (4000 uniform samples); a parameter is rejected when p < 0.01 / "
+             "(number of parameters) (1% level, Bonferroni over the family's parameters).",
+             "",
+             f"Machine: {platform.machine()}, 2 cores shared with other jobs (load average 15-17 during these runs), so the "
+             "times are pessimistic and noisy.",
+             "",
+             "| family | fits | wall (s) | compile, summed over 2 workers (s) | per fit (s) | fits with divergences | "
+             "parameter: p-value | rejected at 1%? |",
+             "|---|---|---|---|---|---|---|---|"]
+    missing = []
+    paths = []
+    for family in FAMILIES:
+        if not (folder / f"{family}.json").exists():
+            missing.append(family)
+        paths += sorted(folder.glob(f"{family}.json")) + sorted(folder.glob(f"{family}_tune*.json"))
+    for path in paths:
+        r = json.loads(path.read_text())
+        family = r["family"] if r["settings"]["tune"] == 200 else f"{r['family']} (warm-up {r['settings']['tune']})"
+        ps = "; ".join(f"`{t['parameter']}` {t['p_value']:.4f}" for t in r["tests"])
+        rejected = [t["parameter"] for t in r["tests"] if t["rejected"]]
+        lines.append(f"| {family} | {r['sims']} | {r['wall_s']:.0f} | {r['seconds']['compile']:.0f} | "
+                     f"{r['seconds']['fit'] / r['sims']:.2f} | {r['divergent_fits']} | {ps} | "
+                     f"{'yes: ' + ', '.join(rejected) if rejected else 'no'} |")
+    lines += ["", "ECDF-minus-uniform plots with 95% simultaneous bands: " +
+              ", ".join(f"[`sbc_{f}.png`](sbc_{f}.png)" for f in FAMILIES if f not in missing) + ". "
+              "Ranks per simulation: `sbc_results/<family>_ranks.csv`.", "", FINDINGS, ""]
+    if missing:
+        lines += [f"**Not run (time budget):** {', '.join(missing)}.", ""]
+    ex = folder / "executors.json"
+    if ex.exists():
+        r = json.loads(ex.read_text())
+        lines += [f"## Same ranks on every executor ({r['family']}, {r['sims']} simulations, same seed)", "",
+                  "| executor | wall (s) | ranks identical to serial |", "|---|---|---|"]
+        lines += [f"| {x['executor']} | {x['wall_s']:.0f} | {'yes' if x['identical_to_serial'] else 'NO'} |"
+                  for x in r["runs"]]
+        lines += ["", "Wall times include compiling the model once per process (serial: once; local and Dask: once "
+                  "per worker); the Dask time does not include starting the cluster.", ""]
+    write_atomically({HERE / "SBC.md": "\n".join(lines)})
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sims", type=int, default=200)
+    parser.add_argument("--families", nargs="*", default=FAMILIES)
+    parser.add_argument("--check-executors", action="store_true")
+    parser.add_argument("--report", action="store_true")
+    parser.add_argument("--tune", type=int, default=200, help="warm-up per chain (results of other values are "
+                        "saved as <family>_tune<N>)")
+    args = parser.parse_args()
+    SETTINGS["tune"] = args.tune
+    if args.report:
+        report()
+    elif args.check_executors:
+        check_executors()
+    else:
+        for fam in args.families:
+            save_family(fam, args.sims)
