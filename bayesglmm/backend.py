@@ -114,6 +114,49 @@ def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
     return out
 
 
+def nested_parent(name: str, terms) -> str | None:
+    """``"1|a"`` for the nested intercept ``"1|a:b"`` when both are plain intercept terms, else None.
+
+    Examples
+    --------
+    >>> class T:
+    ...     kind = "intercept"
+    >>> nested_parent("1|a:b", {"1|a": T(), "1|a:b": T()})
+    '1|a'
+    """
+    expr, factor = name.split("|", 1)
+    if expr != "1" or ":" not in factor:
+        return None
+    parent = f"1|{factor.rsplit(':', 1)[0]}"
+    if parent in terms and terms[parent].kind == "intercept" and terms[name].kind == "intercept":
+        return parent
+    return None
+
+
+def build_centred_around_parent(gst, parent_term, parent_coef):
+    """A centred nested intercept, sampled as the sum with its parent's (hierarchical centring).
+
+    For ``(1|a/b)`` the data pin down each b-level's total effect ``v = u_a + u_ab``, not
+    ``u_ab`` alone: sampling ``u_ab`` makes every b-level move against its a-level, which
+    mixes slowly (patients: hospital SD bulk ESS 161 of 4,000 draws). Here
+    ``v ~ Normal(u_a, sd_ab)`` is sampled, and ``u_ab = v - u_a`` is stored under the term's
+    own name; a shift with unit Jacobian, so the model is unchanged (Gelfand, Sahu & Carlin
+    1995, Biometrika 82:479).
+    """
+    term = gst.term
+    label = gst.name
+    dims = list(gst.coords)
+    sd_prior = term.prior.args["sigma"]
+    sd_label = f"{label}_{term.hyperprior_alias.get('sigma', 'sigma')}"
+    sigma = get_distribution_from_prior(sd_prior)(sd_label, **sd_prior.args)
+    n_levels = int(term.group_index.max()) + 1
+    parent_of_level = np.zeros(n_levels, dtype=int)
+    parent_of_level[term.group_index] = parent_term.group_index
+    parent_part = parent_coef[parent_of_level]
+    total = pm.Normal(f"{label}_total", mu=parent_part, sigma=sigma, dims=dims)
+    return pm.Deterministic(label, total - parent_part, dims=dims)
+
+
 #: Name of the sampled QR coordinates of the fixed effects (and of their dimension).
 QR_NAME = "fixed_qr"
 
@@ -222,7 +265,14 @@ class GLMMComponent(DistributionalComponent):
             for dim, values in gst.coords.items():
                 if dim not in pymc_backend.model.coords:
                     pymc_backend.model.add_coords({dim: values})
-            coef = coefs[name] if name in coefs else gst.build(bmb_model)
+            parent = nested_parent(name, terms)
+            if name in coefs:
+                coef = coefs[name]
+            elif parent is not None and parent in coefs and term.prior.noncentered is False:
+                coef = build_centred_around_parent(gst, terms[parent], coefs[parent])
+            else:
+                coef = gst.build(bmb_model)
+            coefs[name] = coef
             term_contribution = coef[term.group_index] * term.predictor
             if term.predictor.ndim > 1:
                 term_contribution = term_contribution.sum(axis=1)

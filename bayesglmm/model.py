@@ -291,6 +291,10 @@ def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_p
             centred = wanted == "centred"
         chosen[name].noncentered = not centred
         labels[name] = "centred" if centred else "non-centred"
+    for name, parent in parents.items():
+        # A centred nested intercept is sampled around its parent's (bayesglmm.backend).
+        if labels.get(name) == "centred" and terms[name].kind == "intercept" and terms[parent].kind == "intercept":
+            labels[name] = f"centred (around {parent})"
     return labels, info
 
 

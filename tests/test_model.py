@@ -130,3 +130,29 @@ def test_parameterization_rule_and_override():
     assert spec.parameterization["1|c"] == "non-centred"  # 15 binary rows per level
     spec = bg.build_model("yb ~ x + (1|c)", df, family="bernoulli", parameterization={"1|c": "centred"})
     assert spec.parameterization["1|c"] == "centred"
+
+
+def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(monkeypatch):
+    """(1|a/b) with both centred samples v = u_a + u_ab; a shift with unit Jacobian: same density."""
+    import bayesglmm.backend as backend
+
+    rng = np.random.default_rng(3)
+    h, d = np.repeat(np.arange(4), 30), np.repeat(np.arange(12), 10)
+    y = rng.poisson(np.exp(1.0 + rng.normal(0, 0.5, 4)[h] + rng.normal(0, 1.0, 12)[d]))
+    df = pd.DataFrame({"y": y, "a": [f"a{i}" for i in h], "b": [f"b{i % 3}" for i in d]})
+    both = {"1|a": "centred", "1|a:b": "centred"}
+    new = bg.build_model("y ~ 1 + (1|a/b)", df, "poisson", parameterization=both)
+    assert new.parameterization["1|a:b"] == "centred (around 1|a)"
+    monkeypatch.setattr(backend, "nested_parent", lambda name, terms: None)
+    old = bg.build_model("y ~ 1 + (1|a/b)", df, "poisson", parameterization=both)
+    terms = new.bambi_model.parameters["mu"].group_specific_terms
+    parent_of = np.zeros(12, dtype=int)
+    parent_of[terms["1|a:b"].group_index] = terms["1|a"].group_index
+    logp_new, logp_old = new.pymc_model.compile_logp(), old.pymc_model.compile_logp()
+    for _ in range(3):
+        point = old.pymc_model.initial_point()
+        point.update({"Intercept": rng.normal(), "1|a": rng.normal(0, 0.5, 4), "1|a:b": rng.normal(0, 1, 12),
+                      "1|a_sigma_log__": rng.normal(-0.5, 0.3), "1|a:b_sigma_log__": rng.normal(0, 0.3)})
+        shifted = {k: v for k, v in point.items() if k != "1|a:b"}
+        shifted["1|a:b_total"] = point["1|a:b"] + point["1|a"][parent_of]
+        assert float(logp_new(shifted)) == pytest.approx(float(logp_old(point)), abs=1e-9)
