@@ -3,7 +3,8 @@
 # this checkout's .python-version), each command creates .venv if needed, then:
 #   bash dev.sh run     runs the main job: the multicentre course analysis, report in reports/multicentre
 #   bash dev.sh test    runs the test suite (fast tests; `bash dev.sh test -m slow` for full runs)
-#   bash dev.sh bench   runs the benchmarks (never in CI)
+#   bash dev.sh bench [NAME] [args]   runs benchmarks/NAME.py (default parameterization; never in CI),
+#                       e.g. bash dev.sh bench course_models --with-r
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,6 +32,7 @@ export MPLBACKEND=Agg
 case "$cmd" in
   run)   exec .venv/bin/bayesglmm course multicentre --out reports/multicentre "$@" ;;
   test)  exec .venv/bin/python -m pytest "$@" ;;
-  bench) exec .venv/bin/python benchmarks/parameterization.py "$@" ;;
-  *) echo "usage: bash dev.sh run|test|bench [args]" >&2; exit 2 ;;
+  bench) script="${1:-parameterization}"; shift || true
+         exec .venv/bin/python "benchmarks/${script%.py}.py" "$@" ;;
+  *) echo "usage: bash dev.sh run|test|bench [NAME] [args]" >&2; exit 2 ;;
 esac
