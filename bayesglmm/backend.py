@@ -33,7 +33,10 @@ from bambi.backend.model_components import ConstantComponent, ResponseComponent
 
 from bambi import Prior
 
+from bayesglmm import bambi_speedups
 from bayesglmm.errors import PriorError
+
+bambi_speedups.install()
 
 
 def corr_dims(label: str) -> tuple[str, str]:

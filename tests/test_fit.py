@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 import pytest
 from scipy import special
 
@@ -246,3 +247,20 @@ def test_log_likelihood_in_blocks_equals_the_whole(mc_glmm, monkeypatch):
     monkeypatch.setattr(fit_module, "LOGLIK_BLOCK_CELLS", 4 * 22 * 37)  # blocks of 37 draws, the last shorter
     fit_module.add_log_likelihood(tree, mc_glmm.spec.bambi_model)
     assert tree["log_likelihood"].to_dataset().identical(mc_glmm.idata["log_likelihood"].to_dataset())
+
+
+def test_fast_group_effect_product_equals_bambis(mc_glmm, mc):
+    """bayesglmm.bambi_speedups replaces Bambi's sparse xarray.dot; the linear predictor is the same."""
+    from bayesglmm import bambi_speedups
+
+    bm = mc_glmm.spec.bambi_model
+    posterior = mc_glmm.idata["posterior"].to_dataset().isel(draw=slice(0, 50))
+    component = bm.components[bm.family.likelihood.parent]
+    args = (posterior, None, True, ("chain", "draw"), ("__obs__", "__variables__"), False, None)
+    ours = bambi_speedups.predict_group_specific(component, *args)
+    bambis = bambi_speedups.BAMBI_PREDICT_GROUP_SPECIFIC(component, *args)
+    xr.testing.assert_allclose(ours.transpose(*bambis.dims), bambis, rtol=1e-12)
+    new = mc.iloc[:5]  # out of sample: the same code path with new data
+    args = (posterior, new, False, ("chain", "draw"), ("__obs__", "__variables__"), False, None)
+    xr.testing.assert_allclose(bambi_speedups.predict_group_specific(component, *args),
+                               bambi_speedups.BAMBI_PREDICT_GROUP_SPECIFIC(component, *args), rtol=1e-12)
