@@ -130,7 +130,8 @@ ADVICE = (
     "Do not use these results as they are. Try, in this order: more warm-up (tune=2000) and "
     "draws; a higher target_accept (0.95 or 0.99) if there are divergences; the other "
     "parameterisation of the group effects (centred for groups with many observations); "
-    "standardising numeric predictors; a more informative prior on weakly identified SDs."
+    "centring a random-slope predictor whose zero lies far outside the data; a more "
+    "informative prior on weakly identified SDs."
 )
 
 
