@@ -124,8 +124,11 @@ def test_unknown_prior_name_is_an_error():
 
 def test_parameterization_rule_and_override():
     df = _frame()
+    rng = np.random.default_rng(11)  # its own seed: the rule reads the data's between-level spread
+    level = df["a"].str[1:].astype(int).to_numpy()
+    df["yk"] = rng.binomial(10, 1 / (1 + np.exp(-rng.normal(0, 1.0, 6)[level])))
     spec = bg.build_model("p(yk, n) ~ x + (1|a)", df, family="binomial")
-    assert spec.parameterization["1|a"] == "centred"  # 20 rows x 10 trials per level
+    assert spec.parameterization["1|a"] == "centred"  # 20 rows x 10 trials per level, SD 1
     spec = bg.build_model("yb ~ x + (1|c)", df, family="bernoulli")
     assert spec.parameterization["1|c"] == "non-centred"  # 15 binary rows per level
     spec = bg.build_model("yb ~ x + (1|c)", df, family="bernoulli", parameterization={"1|c": "centred"})
