@@ -16,6 +16,7 @@ import pytest
 from scipy import special
 
 import bayesglmm as bg
+from bayesglmm.testset import interval_of
 from conftest import needs_data, quick_fit
 
 
@@ -117,12 +118,7 @@ def simulate(family, seed=11):
 
 
 def _interval(fit, name, prob=0.90):
-    tables = [fit.fixef(prob), fit.family_params(prob)]
-    for table in tables:
-        if name in table.index:
-            return table.loc[name, "lower"], table.loc[name, "upper"]
-    vc = fit.varcorr(prob).set_index("label")
-    return vc.loc[name, "lower"], vc.loc[name, "upper"]
+    return interval_of(fit, name, prob)[1:]
 
 
 # Negative binomial data from seed 11 have a maximum-likelihood slope (fixed group
