@@ -5,6 +5,7 @@ Run (never in CI)::
     .venv/bin/python benchmarks/testset.py                      # defaults, every case
     .venv/bin/python benchmarks/testset.py --mass-matrix both   # low-rank and diagonal side by side
     .venv/bin/python benchmarks/testset.py --cases thousands --fixed-design plain   # Bambi's columns
+    .venv/bin/python benchmarks/testset.py --cases five_groups --parameterization centred --no-retry
 
 Each fit is ``bg.fit(case.formula, case.data, case.family, seed=1)`` with the package
 defaults (4 chains x 1000 draws after 1000 warm-up), after one untimed warm-up fit of the
@@ -45,15 +46,16 @@ def _answers(case, fit) -> str:
     return "yes" if not misses else "no: " + "; ".join(misses)
 
 
-def run_case(name: str, low_rank, fixed_design: str = "auto") -> dict:
+def run_case(name: str, low_rank, fixed_design: str = "auto", parameterization: str = "auto",
+             retry="auto") -> dict:
     case = CASES[name](seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bg.fit(case.formula, case.data, case.family, seed=2, draws=50, tune=50, progressbar=False, low_rank=low_rank,
-               fixed_design=fixed_design)
+               fixed_design=fixed_design, parameterization=parameterization, retry=False)
         start = time.perf_counter()
         fit = bg.fit(case.formula, case.data, case.family, seed=1, progressbar=False, low_rank=low_rank,
-                     fixed_design=fixed_design)
+                     fixed_design=fixed_design, parameterization=parameterization, retry=retry)
         wall = time.perf_counter() - start
     d = fit.diagnostics
     return {"case": name, "rows": len(case.data), "mass matrix": "low-rank" if fit.settings.get("low_rank") else "diagonal",
@@ -70,12 +72,16 @@ def main(argv=None) -> None:
     parser.add_argument("--mass-matrix", choices=["default", "both"], default="default")
     parser.add_argument("--fixed-design", choices=["auto", "plain"], default="auto",
                         help="plain: Bambi's fixed-effect columns instead of the QR basis")
+    parser.add_argument("--parameterization", choices=["auto", "centred", "non-centred"], default="auto",
+                        help="of every group term (default: the package's rule)")
+    parser.add_argument("--no-retry", action="store_true", help="one attempt only (retry=False)")
     args = parser.parse_args(argv)
     options = [None] if args.mass_matrix == "default" else [True, False]
     rows = []
     for name in args.cases.split(","):
         for low_rank in options:
-            row = run_case(name, low_rank, args.fixed_design)
+            row = run_case(name, low_rank, args.fixed_design, args.parameterization,
+                           False if args.no_retry else "auto")
             rows.append(row)
             print(" | ".join(str(v) for v in row.values()), flush=True)
     header = list(rows[0])
