@@ -664,8 +664,13 @@ def _check_models(models, allow_unconverged: bool) -> None:
     for name, fit in models.items():
         if not isinstance(fit, Fit):
             raise TypeError(f"Model {name!r} is a {type(fit).__name__}, not a bayesglmm Fit.")
-        if fit.prior_only or "log_likelihood" not in fit.idata.children:
-            raise FitError(f"Model {name!r} has no posterior log-likelihood (prior draws?): it cannot be compared.")
+        if fit.prior_only:
+            raise FitError(f"Model {name!r} holds prior draws, not a posterior: it cannot be compared.")
+        if "log_likelihood" not in fit.idata.children:  # fitted with log_likelihood=False
+            from bayesglmm.fit import add_log_likelihood, drop_response_means
+
+            add_log_likelihood(fit.idata, fit.spec.bambi_model)
+            drop_response_means(fit.idata, fit.spec.bambi_model)
     check_same_data(models)
     failed = {name: fit for name, fit in models.items() if not fit.ok}
     if failed and not allow_unconverged:

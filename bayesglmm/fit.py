@@ -8,6 +8,7 @@ stored so that LOO works on the result.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -16,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pytensor
 import xarray as xr
 
 from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
@@ -278,7 +280,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None, seed: int | None = None,
         sampler: Sampler = "nutpie", target_accept: float | None = None, low_rank: bool | None = None,
         prior_only: bool = False, dropna: bool = False, progressbar: bool | None = None,
-        parameterization="auto", fixed_design: str = "auto", retry="auto") -> Fit:
+        parameterization="auto", fixed_design: str = "auto", retry="auto", log_likelihood: bool = True) -> Fit:
     """Fit a Bayesian GLMM by NUTS and check its convergence.
 
     Parameters
@@ -326,6 +328,10 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         False never. The model (formula, family, priors) never changes. Every attempt is
         stored in ``fit.attempts`` and listed in the summary; the fit returned is the last
         attempt, and ``fit.ok`` says whether it converged.
+    log_likelihood : bool
+        Store the pointwise log-likelihood (``/log_likelihood``, one value per row and draw)
+        that LOO needs. False leaves it out, for large data: 136,000 rows x 4,000 draws are
+        4.4 GB; :func:`bayesglmm.compare` then computes it when it needs it.
 
     Returns
     -------
@@ -348,11 +354,12 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     if prior_only or retry is False:
         return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                       target_accept=target_accept, low_rank=low_rank, prior_only=prior_only,
-                      progressbar=progressbar)
+                      progressbar=progressbar, log_likelihood=log_likelihood)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
-                        target_accept=target_accept, low_rank=low_rank, progressbar=progressbar)
+                        target_accept=target_accept, low_rank=low_rank, progressbar=progressbar,
+                        log_likelihood=log_likelihood)
     attempts = [_attempt(result)]
     for ladder_step, accept in ((1, 0.95), (2, 0.99)):
         if result.ok or (retry == "auto" and not _geometry_problem(result.diagnostics)):
@@ -365,7 +372,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = sample(spec, draws=draws, tune=2 * tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
-                            target_accept=accept, low_rank=low_rank, progressbar=progressbar)
+                            target_accept=accept, low_rank=low_rank, progressbar=progressbar,
+                            log_likelihood=log_likelihood)
         attempts.append(_attempt(result))
     result.attempts = attempts
     warn_if_failed(result.diagnostics, stacklevel=2)
@@ -384,6 +392,25 @@ def _attempt(result: Fit) -> dict:
             "parameterization": params, "verdict": result.diagnostics.verdict()}
 
 
+def without_c_compiler():
+    """PyTensor's C compiler switched off (``cxx=""``) for the one-off functions around nutpie.
+
+    nutpie compiles the log density with numba, but PyMC's initial-point function and
+    Bambi's log-likelihood (``pm.logp(...).eval()``) are compiled by gcc in PyTensor's
+    default mode: 15 C modules and 12 of the 47 s that a fresh process spent compiling the
+    hr_slopes model (``benchmarks/course_models.py``). Run once per chain or per block of
+    draws, they are as quick in PyTensor's Python (numpy) implementations. Not used around
+    PyMC's own sampler, whose log density needs the C code.
+
+    Examples
+    --------
+    >>> with without_c_compiler():
+    ...     pytensor.config.cxx
+    ''
+    """
+    return pytensor.config.change_flags(cxx="")
+
+
 #: Largest chains x draws x rows block of the log-likelihood computed at once (160 MB of float64).
 LOGLIK_BLOCK_CELLS = 20_000_000
 
@@ -399,6 +426,11 @@ def add_log_likelihood(idata, bm, data=None) -> None:
     --------
     >>> add_log_likelihood(fit.idata, fit.spec.bambi_model)  # doctest: +SKIP
     """
+    with without_c_compiler():
+        _add_log_likelihood(idata, bm, data)
+
+
+def _add_log_likelihood(idata, bm, data) -> None:
     posterior = idata["posterior"].to_dataset()
     rows = len(bm.response_term.data) if data is None else len(data)
     per_draw = posterior.sizes["chain"] * max(rows, 1)
@@ -407,12 +439,19 @@ def add_log_likelihood(idata, bm, data=None) -> None:
     if step >= n_draws:
         bm.compute_log_likelihood(idata, data=data)
         return
-    blocks = []
+    values = {}
     for start in range(0, n_draws, step):
         part = xr.DataTree.from_dict({"posterior": posterior.isel(draw=slice(start, start + step))})
         bm.compute_log_likelihood(part, data=data)
-        blocks.append(part["log_likelihood"].to_dataset())
-    idata["log_likelihood"] = xr.concat(blocks, dim="draw")
+        block = part["log_likelihood"].to_dataset().transpose("chain", "draw", ...)
+        if not values:  # filled in place: concatenating the blocks would hold every value twice
+            values = {name: xr.DataArray(np.empty((var.sizes["chain"], n_draws) + var.shape[2:], var.dtype),
+                                         dims=var.dims, coords={d: var.coords[d] for d in var.dims[2:] if d in var.coords})
+                      for name, var in block.data_vars.items()}
+        for name, var in block.data_vars.items():
+            values[name].values[:, start:start + var.sizes["draw"]] = var.values
+    out = xr.Dataset(values).assign_coords(chain=posterior["chain"], draw=posterior["draw"])
+    idata["log_likelihood"] = out.assign_attrs(block.attrs)
 
 
 def drop_response_means(idata, bm) -> None:
@@ -432,8 +471,9 @@ def drop_response_means(idata, bm) -> None:
 
 def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,
            seed: int | None = None, sampler: Sampler = "nutpie", target_accept: float | None = None,
-           low_rank: bool | None = None, prior_only: bool = False, progressbar: bool | None = None) -> Fit:
-    """Sample a built model (the second step of :func:`fit`).
+           low_rank: bool | None = None, prior_only: bool = False, progressbar: bool | None = None,
+           log_likelihood: bool = True) -> Fit:
+    """Sample a built model (the second step of :func:`fit`); arguments as :func:`fit`'s.
 
     Examples
     --------
@@ -458,10 +498,12 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*Pareto.*")
-        idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-                       inference_method=sampler, nuts=nuts, progressbar=progressbar)
+        with without_c_compiler() if sampler == "nutpie" else contextlib.nullcontext():
+            idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+                           inference_method=sampler, nuts=nuts, progressbar=progressbar)
         check_complete(idata, draws, chains)
-        add_log_likelihood(idata, bm)
+        if log_likelihood:
+            add_log_likelihood(idata, bm)
     drop_response_means(idata, bm)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)

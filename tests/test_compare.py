@@ -280,3 +280,15 @@ def test_leave_one_group_out_by_rebuilding_agrees_with_masked_refits(mc_glm, mc_
     for name in ("GLM", "GLMM"):
         assert rebuilt.table.loc[name, "elpd"] == pytest.approx(masked.table.loc[name, "elpd"], abs=2.0)
     assert rebuilt.best == "GLMM"
+
+
+def test_a_fit_without_its_log_likelihood_gets_it_when_compared(mc_glm, mc_glmm, glm_vs_glmm):
+    """fit(log_likelihood=False) leaves it out (large data); compare computes the same values."""
+    tree = mc_glmm.idata.copy()
+    del tree["log_likelihood"]
+    bare = dataclasses.replace(mc_glmm, idata=tree)
+    table = compare({"GLM": mc_glm, "GLMM": bare}).table
+    assert "log_likelihood" in bare.idata.children and "p" not in bare.idata["posterior"]
+    xr.testing.assert_allclose(bare.idata["log_likelihood"].to_dataset(), mc_glmm.idata["log_likelihood"].to_dataset(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(table["elpd"], glm_vs_glmm.table["elpd"], rtol=1e-10)
