@@ -8,7 +8,9 @@ Options: ``--models betablocker,schizo`` runs a subset (the others keep their ea
 so an interrupted run can be resumed model by model); ``--scaling 1,4,16`` the row multiples
 of the patients scaling runs (``--scaling ''`` skips them); ``--out benchmarks/RESULTS`` the
 stem of the outputs: ``RESULTS.md`` (machine, tables, notes), ``RESULTS.csv`` (one row per
-model) and ``RESULTS.json`` (every raw record, merged across runs).
+model) and ``RESULTS.json`` (every raw record, merged across runs); ``--with-r --r-only``
+refits only lme4 and brms and keeps this package's earlier records (so R's hour can run
+apart from the package's own measurements, each on a quiet machine).
 
 For each model, bayesglmm runs in a fresh process with an empty PyTensor compile folder
 (``PYTENSOR_FLAGS=base_compiledir=<tmp>``) and an empty numba cache (``NUMBA_CACHE_DIR=<tmp>``):
@@ -112,10 +114,12 @@ MODELS = {m.name: m for m in [
                 "House ~ Sec*Time + (1|ID)", "House ~ Sec*Time + (1|ID)", "cumulative",
                 ("House", "Sec", "Time", "ID"), link="logit",
                 course="notes section 6: factor(Sec)*factor(Time), rows with a missing response dropped"),
-    CourseModel("muscatine", "muscatine", "OB_ind ~ log(Age_k)*Cohort + (1|ID)", "bernoulli",
-                "OB_ind ~ log(Age_k)*Cohort + (1|ID)", "OB_ind ~ log(Age_k)*Cohort + (1|ID)", "bernoulli",
-                ("OB_ind", "Age_k", "Cohort", "ID"),
-                course="notes section 3: uncount()ed MCRS, (1|ID) with the course's non-unique ID"),
+    CourseModel("muscatine", "muscatine", "OB_ind ~ log(Age_k)*Cohort + (1|child)", "bernoulli",
+                "OB_ind ~ log(Age_k)*Cohort + (1|child)", "OB_ind ~ log(Age_k)*Cohort + (1|child)", "bernoulli",
+                ("OB_ind", "Age_k", "Cohort", "child"),
+                course="notes section 3, as bayesglmm.course.muscatine fits it: uncount()ed MCRS with one "
+                       "intercept per child; the notes' (1|ID) groups by a copy number (154 values for 1,770 "
+                       "children, lme4 fails to converge on it), so it is not a model to time"),
 ]}
 
 
@@ -222,6 +226,9 @@ def one_fit(model: CourseModel, data, seed: int, timer: PhaseTimer, **sizes) -> 
            "worst_ess": d.table["ess_bulk"].idxmin(), "n_params": int(len(d.table)),
            "low_rank": bool(result.settings.get("low_rank", False)),
            "parameterization": "; ".join(f"{k} {v}" for k, v in result.spec.parameterization.items()),
+           "attempts": len(result.attempts) or 1,
+           "attempt_settings": [f"tune {a['tune']}, target_accept {a['target_accept']}, {a['parameterization']}: "
+                                f"{a['verdict']}" for a in result.attempts],
            "peak_rss_mb": _peak_rss_mb()}
     rec["ess_per_s"] = rec["min_ess_bulk"] / wall
     if steps is not None:
@@ -263,14 +270,12 @@ def worker(args) -> None:
         records["warm"] = one_fit(model, data, SEEDS[1], timer, **sizes)
         print(f"    warm run:  {records['warm']['wall_s']:.1f}s {records['warm']['verdict']}", flush=True)
     else:
-        # a short fit of the same structure, only to compile it (compilation does not depend on the draws)
-        records["warmup_fit"] = one_fit(model, data, SEEDS[0], timer, draws=100, tune=100)
-        print(f"    1x warm-up fit, 100 + 100 draws (compiles): {records['warmup_fit']['wall_s']:.1f}s", flush=True)
         for k in args.scales:
             scaled = prepare(model, scale=k)
-            rec = one_fit(model, scaled, SEEDS[1], timer, draws=args.draws, tune=args.tune)
-            rec["rows"] = len(scaled)
-            rec["doctors"] = int(scaled["ID.doctor"].nunique())
+            rec = one_fit(model, scaled, SEEDS[1], timer, draws=args.draws, tune=args.tune,
+                          log_likelihood=not args.no_log_likelihood)
+            rec.update(rows=len(scaled), doctors=int(scaled["ID.doctor"].nunique()),
+                       log_likelihood=not args.no_log_likelihood)
             records[f"x{k}"] = rec
             print(f"    {k}x ({len(scaled)} rows): {rec['wall_s']:.1f}s {rec['verdict']}, "
                   f"peak RSS {rec['peak_rss_mb']:.0f} MB", flush=True)
@@ -335,7 +340,7 @@ def run_watched(cmd, env=None, timeout=None) -> tuple[int, float, float, str]:
 
 
 def run_ours(model: CourseModel, scales=(), cache_dir: str | None = None, draws: int = 1000,
-             tune: int = 1000) -> dict:
+             tune: int = 1000, log_likelihood: bool = True) -> dict:
     """Fit ``model`` in a fresh Python process with empty compile caches (or those in ``cache_dir``)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         caches = cache_dir or tmp
@@ -346,6 +351,8 @@ def run_ours(model: CourseModel, scales=(), cache_dir: str | None = None, draws:
                "--draws", str(draws), "--tune", str(tune)]
         if scales:
             cmd += ["--scales", ",".join(str(k) for k in scales)]
+        if not log_likelihood:
+            cmd += ["--no-log-likelihood"]
         code, wall, peak, output = run_watched(cmd, env=env)
         rec = json.loads(result.read_text()) if result.exists() else {}
         rec.update(exit_code=code, process_wall_s=wall, process_peak_rss_mb=peak,
@@ -504,9 +511,10 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
           f"{_fmt(r['first_over_brms'], '.2f')} | {_fmt(r['warm_over_brms'], '.2f')} | "
           f"{_fmt(r['warm_over_lme4'], '.1f')} |\n")
     w("\nPhases of our fits (seconds; first run / warm run): build the model, compile (nutpie/numba), sample, "
-      "log-likelihood, diagnostics.\n\n| model | params | parameterisation | low-rank | build | compile | sample | "
-      "log-lik | diagnose | leapfrog steps/draw | steps/s (sampling) | imports | peak MB after sample | after log-lik |\n"
-      + "|" + "---|" * 14 + "\n")
+      "log-likelihood, diagnostics, summed over the attempts of the retry ladder (*attempts*: 1 when the first "
+      "converged; the sampled numbers are the last attempt's).\n\n| model | params | parameterisation | low-rank | build | compile | sample | "
+      "log-lik | diagnose | attempts | leapfrog steps/draw | steps/s (sampling) | imports | peak MB after sample | "
+      "after log-lik |\n" + "|" + "---|" * 15 + "\n")
     for name in MODELS:
         rec = results.get("models", {}).get(name)
         if not rec or "first" not in rec:
@@ -519,7 +527,7 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
         parameterization = (f.get("parameterization") or "-").replace("|", "\\|")  # a Markdown cell
         w(f"| {name} | {f.get('n_params')} | {parameterization} | {f.get('low_rank')} | "
           f"{pair('build_s')} | {pair('compile_s')} | {pair('sample_s')} | {pair('loglik_s')} | "
-          f"{pair('diagnose_s')} | {pair('mean_steps_per_draw')} | {pair('steps_per_s_sampling', '.0f')} | "
+          f"{pair('diagnose_s')} | {pair('attempts', 'd')} | {pair('mean_steps_per_draw')} | {pair('steps_per_s_sampling', '.0f')} | "
           f"{_fmt(rec.get('import_s'))} | {pair('sample_peak_mb', '.0f')} | {pair('loglik_peak_mb', '.0f')} |\n")
     missing = [n for n in MODELS if n not in results.get("models", {})]
     if missing:
@@ -538,28 +546,38 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
     if scaling:
         if (scaling.get("draws"), scaling.get("tune")) not in ((1000, 1000), (None, None)):
             w(f"\n**Smoke test, not the package defaults**: {scaling['draws']} draws, {scaling['tune']} warm-up.\n")
+        loglik = scaling.get("log_likelihood", True)
         w("\n## Patients model: growth with the number of rows\n\n"
           "Patients replicated K times, each copy with new doctor IDs in the same 35 hospitals; one fit per size "
-          "(seed 2; draws and warm-up from --draws/--tune, 1000 each by default) in a process that had already "
-          "compiled the model with a short 1x fit.\n\n"
-          "| K | rows | doctors | wall s | compile s | sample s | log-lik s | s per 1x | R-hat | min ESS | div | "
-          "steps/draw | peak RSS MB |\n" + "|" + "---|" * 13 + "\n")
+          "(seed 2; package defaults: 4 chains x 1000 draws after 1000 warm-up, retry ladder on) in a fresh "
+          "process per size, the sizes sharing one compile cache. "
+          + ("The pointwise log-likelihood was computed as in every fit.\n\n" if loglik else
+             "Fitted with `log_likelihood=False`: the pointwise log-likelihood is rows x 4,000 draws of float64 "
+             "(4.4 GB by itself at 16x) and `bayesglmm.compare` computes it when it is needed; every other step "
+             "of `bg.fit` ran.\n\n") +
+          "| K | rows | doctors | fit s | compile s | sample s | log-lik s | s per 1x (fit) | s per 1x (sampling) | "
+          "R-hat | min ESS | div | attempts | steps/draw | peak RSS MB |\n" + "|" + "---|" * 15 + "\n")
         base = None
         for key in sorted((k for k in scaling if k.startswith("x")), key=lambda k: int(k[1:])):
             r = scaling[key]
             k = int(key[1:])
+            if "wall_s" not in r:
+                w(f"| {k} | - | - | stopped: `{(r.get('error') or '?').strip().splitlines()[-1][:200]}` |\n")
+                continue
             if k == 1:
-                base = r["wall_s"]
-            per = r["wall_s"] / k / base if base else None
+                base = r
+            per = r["wall_s"] / k / base["wall_s"] if base else None
+            per_sample = (r["sample_s"] / k / base["sample_s"] if base and r.get("sample_s") and base.get("sample_s")
+                          else None)
             w(f"| {k} | {r['rows']} | {r['doctors']} | {_fmt(r['wall_s'])} | {_fmt(r.get('compile_s'))} | "
-              f"{_fmt(r.get('sample_s'))} | {_fmt(r.get('loglik_s'))} | {_fmt(per, '.2f')} | "
+              f"{_fmt(r.get('sample_s'))} | {_fmt(r.get('loglik_s'))} | {_fmt(per, '.2f')} | {_fmt(per_sample, '.2f')} | "
               f"{_fmt(r['max_rhat'], '.3f')} | {_fmt(r['min_ess_bulk'], '.0f')} | {r['divergences']} | "
-              f"{_fmt(r.get('mean_steps_per_draw'))} | {_fmt(r['peak_rss_mb'], '.0f')} |\n")
-        if scaling.get("error"):
-            w(f"\nThe scaling run stopped before the end: `{scaling['error'].strip().splitlines()[-1][:300]}`\n")
-        w("\n*s per 1x*: wall time divided by K and by the 1x wall time; at most 1 means growth no faster "
-          "than linear. Peak RSS is the process' peak so far (it never decreases), so each row bounds that "
-          "size's peak from above.\n")
+              f"{r.get('attempts', '-')} | {_fmt(r.get('mean_steps_per_draw'))} | "
+              f"{_fmt(r.get('process_peak_rss_mb', r['peak_rss_mb']), '.0f')} |\n")
+        w("\n*s per 1x*: time divided by K and by the 1x time; at most 1 means growth no faster than linear. "
+          "*fit s* is `bg.fit`'s wall time (compilation included; every size compiles anew because the data are "
+          "part of the compiled function); *sampling* counts nutpie's sampling only, summed over the attempts. "
+          "Peak RSS is the whole process's.\n")
     if NOTES.exists():
         w("\n## Notes\n\n" + NOTES.read_text().strip() + "\n")
     return out.getvalue()
@@ -584,6 +602,8 @@ def write_outputs(results: dict, stem: Path) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--with-r", action="store_true", help="also fit every model with lme4 and brms (Rscript)")
+    parser.add_argument("--r-only", action="store_true", help="with --with-r: refit only lme4 and brms, keeping "
+                        "bayesglmm's earlier records (R's timings do not depend on this package)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of: " + ", ".join(MODELS))
     parser.add_argument("--scaling", default="1,4,16", help="row multiples of the patients scaling runs; '' skips")
     parser.add_argument("--out", default=str(HERE / "RESULTS"), help="output stem (.md, .csv, .json)")
@@ -592,6 +612,9 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000, the package's; "
                         "smaller only to smoke-test the harness: such results are marked)")
     parser.add_argument("--tune", type=int, default=1000, help="warm-up iterations per chain (default 1000)")
+    parser.add_argument("--no-log-likelihood", action="store_true",
+                        help="fit the scaling runs with log_likelihood=False (its rows x draws values are 4.4 GB "
+                        "of float64 at 16x; bayesglmm.compare computes it when needed)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--scales", type=lambda s: [int(k) for k in s.split(",") if k], default=[],
@@ -619,16 +642,21 @@ def main(argv=None) -> None:
     for name in names:
         model = MODELS[name]
         load = os.getloadavg()[0]
-        print(f"[{dt.datetime.now():%H:%M:%S}] {name}: bayesglmm, fresh process (load {load:.1f})", flush=True)
-        rec = run_ours(model, cache_dir=args.cache_dir, draws=args.draws, tune=args.tune)
-        rec.update(measured_at=dt.datetime.now().isoformat(timespec="seconds"), load_before=load,
-                   caches="empty" if args.cache_dir is None else f"kept in {args.cache_dir}",
-                   draws=args.draws, tune=args.tune)
         previous = results["models"].get(name, {})
+        if args.r_only:
+            rec = {k: v for k, v in previous.items() if k not in ("lme4", "brms")}
+        else:
+            print(f"[{dt.datetime.now():%H:%M:%S}] {name}: bayesglmm, fresh process (load {load:.1f})", flush=True)
+            rec = run_ours(model, cache_dir=args.cache_dir, draws=args.draws, tune=args.tune)
+            rec.update(measured_at=dt.datetime.now().isoformat(timespec="seconds"), load_before=load,
+                       caches="empty" if args.cache_dir is None else f"kept in {args.cache_dir}",
+                       draws=args.draws, tune=args.tune)
         if args.with_r and not r_missing:
             for engine in ("lme4", "brms"):
-                print(f"[{dt.datetime.now():%H:%M:%S}] {name}: {engine} (Rscript)", flush=True)
+                load = os.getloadavg()[0]
+                print(f"[{dt.datetime.now():%H:%M:%S}] {name}: {engine} (Rscript, load {load:.1f})", flush=True)
                 rec[engine] = run_r(model, engine)
+                rec[engine].update(measured_at=dt.datetime.now().isoformat(timespec="seconds"), load_before=load)
                 r = rec[engine]
                 print(f"    {engine}: {_fmt(r.get('wall_s'))}s, R-hat {_fmt(r.get('max_rhat'), '.3f')}, "
                       f"min ESS {_fmt(r.get('min_ess_bulk'), '.0f')}, div {_fmt(r.get('divergences'), '.0f')}",
@@ -639,12 +667,21 @@ def main(argv=None) -> None:
                     rec[engine] = previous[engine]
         results["models"][name] = rec
         write_outputs(results, stem)
-    if scales:
-        print(f"[{dt.datetime.now():%H:%M:%S}] patients scaling {scales} (one process)", flush=True)
-        rec = run_ours(MODELS["patients"], scales=scales, draws=args.draws, tune=args.tune)
-        rec.update(measured_at=dt.datetime.now().isoformat(timespec="seconds"), draws=args.draws, tune=args.tune)
-        results["scaling"] = rec
-        write_outputs(results, stem)
+    if scales and not args.r_only:
+        # One fresh process per size (its peak RSS is that size's), sharing one compile cache.
+        results["scaling"] = {"draws": args.draws, "tune": args.tune, "log_likelihood": not args.no_log_likelihood}
+        with tempfile.TemporaryDirectory(prefix="bench-scaling-") as caches:
+            for k in scales:
+                load = os.getloadavg()[0]
+                print(f"[{dt.datetime.now():%H:%M:%S}] patients x{k}, fresh process (load {load:.1f})", flush=True)
+                rec = run_ours(MODELS["patients"], scales=[k], cache_dir=caches, draws=args.draws, tune=args.tune,
+                               log_likelihood=not args.no_log_likelihood)
+                one = rec.pop(f"x{k}", {})
+                one.update({key: rec[key] for key in ("import_s", "exit_code", "process_wall_s", "process_peak_rss_mb",
+                                                      "error") if key in rec})
+                one.update(measured_at=dt.datetime.now().isoformat(timespec="seconds"), load_before=load)
+                results["scaling"][f"x{k}"] = one
+                write_outputs(results, stem)
     print(f"wrote {stem.with_suffix('.md')}, .csv, .json", flush=True)
 
 
