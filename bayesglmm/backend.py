@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
-import pytensor
 import pytensor.tensor as pt
 from bambi.backend.model_components import DistributionalComponent
 from bambi.backend.pymc import PyMCModel
@@ -160,55 +159,6 @@ def build_centred_around_parent(gst, parent_term, parent_coef):
     parent_part = parent_coef[parent_of_level]
     total = pm.Normal(f"{label}_total", mu=parent_part, sigma=sigma, dims=dims)
     return pm.Deterministic(label, total - parent_part, dims=dims)
-
-
-#: Constants with at least this many elements become shared variables (:func:`share_data`).
-SHARED_MIN_SIZE = 256
-
-
-def share_data(model: pm.Model, min_size: int = SHARED_MIN_SIZE) -> pm.Model:
-    """The model with its data arrays as shared variables instead of graph constants.
-
-    Bambi puts the data (response, design, group indices) into the graph as constants, and
-    numba then compiles them into nutpie's log density as global arrays: compilation time
-    and memory grow with the rows (patients, 8,525 rows: 2.9 GB peak while compiling) and
-    the compiled code cannot be cached (numba: "Cannot cache compiled function ... large
-    global arrays"). As shared variables they are passed to the compiled function at run
-    time, as ``pm.Data`` is. The model and its log density are unchanged (tested); small
-    constants (priors, QR factors) stay constants.
-
-    Examples
-    --------
-    >>> import numpy as np, pymc as pm
-    >>> with pm.Model() as m:
-    ...     mu = pm.Normal("mu")
-    ...     y = pm.Normal("y", mu=mu, observed=np.arange(300.0))
-    >>> shared = share_data(m)
-    >>> float(shared.compile_logp()({"mu": 1.0})) == float(m.compile_logp()({"mu": 1.0}))
-    True
-    """
-    from pymc.model.fgraph import fgraph_from_model, model_from_fgraph
-    from pytensor.tensor.variable import TensorConstant
-
-    initial_values = {rv.name: value for rv, value in model.rvs_to_initial_values.items() if value is not None}
-    saved = dict(model.rvs_to_initial_values)
-    try:  # fgraph_from_model refuses initial values: carried over by name, as PyMC's freeze_dims_and_data does
-        for rv in model.rvs_to_initial_values:
-            model.rvs_to_initial_values[rv] = None
-        fg, _ = fgraph_from_model(model)
-    finally:
-        model.rvs_to_initial_values.update(saved)
-    replacements = {}
-    for node in fg.apply_nodes:
-        for value in node.inputs:
-            if isinstance(value, TensorConstant) and value.data.size >= min_size and value not in replacements:
-                replacements[value] = pytensor.shared(value.data, shape=value.type.shape,
-                                                      name=f"bayesglmm_data_{len(replacements)}")
-    fg.replace_all(tuple(replacements.items()), import_missing=True)
-    new = model_from_fgraph(fg, mutate_fgraph=True)
-    for name, value in initial_values.items():
-        new.set_initval(new[name], value)
-    return new
 
 
 #: Name of the sampled QR coordinates of the fixed effects (and of their dimension).

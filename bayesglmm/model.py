@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesglmm.backend import GLMMBackend, qr_applicable, share_data
+from bayesglmm.backend import GLMMBackend, qr_applicable
 from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
 from bayesglmm.formula import ParsedFormula, parse_formula
@@ -427,7 +427,6 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     design, reason = _fixed_design(bm, fixed_design)
     bm.backend = GLMMBackend(pf.blocks, etas, design)
     bm.backend.build(bm)
-    bm.backend.model = share_data(bm.backend.model)
     bm.built = True
     return ModelSpec(pf, fam, link, prepared, bm, chosen, sources, etas, labels, info, design, reason)
 

@@ -160,22 +160,3 @@ def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(mon
         shifted["1|a:b_total"] = point["1|a:b"] + point["1|a"][parent_of]
         assert float(logp_new(shifted)) == pytest.approx(float(logp_old(point)), abs=1e-9)
 
-
-def test_data_as_shared_variables_leave_the_log_density_unchanged():
-    """build_model passes the data to the compiled log density at run time (backend.share_data)."""
-    import pytensor
-
-    rng = np.random.default_rng(8)
-    h, d = np.repeat(np.arange(5), 60), np.repeat(np.arange(30), 10)
-    df = pd.DataFrame({"y": rng.binomial(1, 0.4, 300), "x": rng.normal(size=300),
-                       "a": [f"a{i}" for i in h], "b": [f"b{i % 6}" for i in d]})
-    spec = bg.build_model("y ~ x + (1|a/b)", df, "bernoulli")
-    graph = [spec.pymc_model.logp()]
-    shared = [v for v in pytensor.graph.basic.ancestors(graph) if isinstance(v, pytensor.compile.SharedVariable)]
-    assert {v.get_value().size for v in shared} >= {300}  # the response and the design are shared, not constants
-    plain = spec.bambi_model.backend
-    plain.build(spec.bambi_model)  # Bambi's model, data as constants
-    logp_shared, logp_plain = spec.pymc_model.compile_logp(), plain.model.compile_logp()
-    for _ in range(3):
-        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in plain.model.initial_point().items()}
-        assert float(logp_shared(point)) == pytest.approx(float(logp_plain(point)), abs=1e-9)
