@@ -1,5 +1,7 @@
 """bayesglmm.formulae_speedups keeps grouping factors as level codes: same matrices as formulae's."""
 
+import contextlib
+
 import formulae as fm
 import numpy as np
 import pandas as pd
@@ -24,8 +26,9 @@ def _data(seed=0, n=60):
 FORMULA = "y ~ x + (1 + x|g) + (1|h) + (0 + c|g) + (1|k) + (1|`a:b`)"
 
 
-def _design(formula, data, patched: bool):
-    """formulae's design matrices with the patch installed or with formulae's own methods."""
+@contextlib.contextmanager
+def _methods(patched: bool):
+    """GroupSpecificTerm with the patch's methods, or with formulae's own, for the block."""
     term = fm.terms.terms.GroupSpecificTerm
     saved = term.set_data, term.eval_new_data
     if patched:
@@ -33,9 +36,19 @@ def _design(formula, data, patched: bool):
     else:
         term.set_data, term.eval_new_data = fs.FORMULAE_SET_DATA, fs.FORMULAE_EVAL_NEW_DATA
     try:
-        return fm.design_matrices(formula, data)
+        yield
     finally:
         term.set_data, term.eval_new_data = saved
+
+
+def _design(formula, data, patched: bool):
+    with _methods(patched):
+        return fm.design_matrices(formula, data)
+
+
+def _with(method, new, patched: bool):
+    with _methods(patched):
+        return method(new)
 
 
 def test_group_design_labels_and_levels_equal_formulaes():
@@ -73,19 +86,6 @@ def test_new_data_with_unseen_levels_equal_formulaes(mode):
     np.testing.assert_array_equal(a.design_matrix.toarray(), b.design_matrix.toarray())
     assert a.factors_with_new_levels == b.factors_with_new_levels == ("g", "k")
     assert a.slices == b.slices
-
-
-def _with(method, new, patched: bool):
-    term = fm.terms.terms.GroupSpecificTerm
-    saved = term.set_data, term.eval_new_data
-    if patched:
-        term.set_data, term.eval_new_data = fs.set_data, fs.eval_new_data
-    else:
-        term.set_data, term.eval_new_data = fs.FORMULAE_SET_DATA, fs.FORMULAE_EVAL_NEW_DATA
-    try:
-        return method(new)
-    finally:
-        term.set_data, term.eval_new_data = saved
 
 
 def test_memory_no_longer_grows_with_rows_times_levels():
