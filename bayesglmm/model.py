@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesglmm.backend import GLMMBackend, qr_applicable
+from bayesglmm.backend import GLMMBackend, intercept_absorber, qr_applicable
 from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
 from bayesglmm.formula import ParsedFormula, parse_formula
@@ -50,7 +50,8 @@ class ModelSpec:
     lkj_eta : dict
         Grouping factor -> LKJ shape of its correlated block.
     parameterization : dict
-        Group term -> ``"centred"``, ``"non-centred"`` or ``"non-centred (LKJ)"``.
+        Group term -> ``"centred"`` or ``"non-centred"``, with how a centred term is sampled:
+        ``"centred (LKJ)"``, ``"centred (around 1|a)"``, ``"centred (around the intercept)"``.
     level_information : dict
         Group term -> :class:`LevelInformation` (information, between-level SD, score).
     fixed_design : str
@@ -298,6 +299,15 @@ def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_p
     return labels, info
 
 
+def _label_intercept_absorber(bm, pf, labels) -> None:
+    """Say which centred group intercept is sampled around the model's intercept (bayesglmm.backend)."""
+    comp = bm.parameters[bm.family.likelihood.parent]
+    correlated = {name for b in pf.correlated_blocks for name in b.term_names}
+    absorber = intercept_absorber(comp.group_specific_terms, comp.intercept_term is not None, correlated)
+    if absorber is not None:
+        labels[absorber] = "centred (around the intercept)"
+
+
 def _warn_separation(bm, y, trials, priors) -> None:
     """Warn, before sampling, about predictors that separate the outcomes perfectly."""
     comp = bm.parameters[bm.family.likelihood.parent]
@@ -416,6 +426,7 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     if fam.response in ("binary", "trials"):
         _warn_separation(bm, y, trials, chosen)
     bm.set_priors(priors=chosen)
+    _label_intercept_absorber(bm, pf, labels)
     sources = {name: ("user" if name in user or f"{name}_corr" in (priors or {}) else "default") for name in chosen}
     for factor in etas:
         sources[f"{factor}_corr"] = "user" if f"{factor}_corr" in (priors or {}) else "default"

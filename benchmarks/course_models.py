@@ -669,7 +669,10 @@ def main(argv=None) -> None:
         write_outputs(results, stem)
     if scales and not args.r_only:
         # One fresh process per size (its peak RSS is that size's), sharing one compile cache.
-        results["scaling"] = {"draws": args.draws, "tune": args.tune, "log_likelihood": not args.no_log_likelihood}
+        settings = {"draws": args.draws, "tune": args.tune, "log_likelihood": not args.no_log_likelihood}
+        if {k: results.get("scaling", {}).get(k) for k in settings} != settings:
+            results["scaling"] = {}  # sizes measured with other settings are not kept beside these
+        results.setdefault("scaling", {}).update(settings)
         with tempfile.TemporaryDirectory(prefix="bench-scaling-") as caches:
             for k in scales:
                 load = os.getloadavg()[0]

@@ -136,7 +136,8 @@ def test_parameterization_rule_and_override():
 
 
 def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(monkeypatch):
-    """(1|a/b) with both centred samples v = u_a + u_ab; a shift with unit Jacobian: same density."""
+    """(1|a/b) with both centred samples w_a = Intercept + u_a and w_ab = w_a + u_ab (hierarchical
+    centring); shifts with unit Jacobian: the same density at matched points."""
     import bayesglmm.backend as backend
 
     rng = np.random.default_rng(3)
@@ -145,8 +146,9 @@ def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(mon
     df = pd.DataFrame({"y": y, "a": [f"a{i}" for i in h], "b": [f"b{i % 3}" for i in d]})
     both = {"1|a": "centred", "1|a:b": "centred"}
     new = bg.build_model("y ~ 1 + (1|a/b)", df, "poisson", parameterization=both)
-    assert new.parameterization["1|a:b"] == "centred (around 1|a)"
-    monkeypatch.setattr(backend, "nested_parent", lambda name, terms: None)
+    assert new.parameterization == {"1|a": "centred (around the intercept)", "1|a:b": "centred (around 1|a)"}
+    assert {"1|a_total", "1|a:b_total"} <= set(new.pymc_model.named_vars) - set(new.pymc_model.deterministics)
+    monkeypatch.setattr(backend, "nested_parent", lambda name, terms: None)  # plain centred terms
     old = bg.build_model("y ~ 1 + (1|a/b)", df, "poisson", parameterization=both)
     terms = new.bambi_model.parameters["mu"].group_specific_terms
     parent_of = np.zeros(12, dtype=int)
@@ -156,7 +158,8 @@ def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(mon
         point = old.pymc_model.initial_point()
         point.update({"Intercept": rng.normal(), "1|a": rng.normal(0, 0.5, 4), "1|a:b": rng.normal(0, 1, 12),
                       "1|a_sigma_log__": rng.normal(-0.5, 0.3), "1|a:b_sigma_log__": rng.normal(0, 0.3)})
-        shifted = {k: v for k, v in point.items() if k != "1|a:b"}
-        shifted["1|a:b_total"] = point["1|a:b"] + point["1|a"][parent_of]
+        shifted = {k: v for k, v in point.items() if k not in ("1|a", "1|a:b")}
+        shifted["1|a_total"] = point["Intercept"] + point["1|a"]
+        shifted["1|a:b_total"] = shifted["1|a_total"][parent_of] + point["1|a:b"]
         assert float(logp_new(shifted)) == pytest.approx(float(logp_old(point)), abs=1e-9)
 
