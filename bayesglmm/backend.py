@@ -172,10 +172,16 @@ def intercept_absorber(terms, has_intercept: bool, correlated=()) -> str | None:
     return tops[0] if any(nested_parent(name, terms) == tops[0] for name in centred) else None
 
 
-def parent_levels(term, parent_term) -> np.ndarray:
-    """For each level of a nested term, the index of its parent's level."""
-    out = np.zeros(int(term.group_index.max()) + 1, dtype=int)
-    out[term.group_index] = parent_term.group_index
+def parent_levels(index: np.ndarray, parent_index: np.ndarray) -> np.ndarray:
+    """For each level of a nested factor, its parent's level, from the two per-row level indices.
+
+    Examples
+    --------
+    >>> parent_levels(np.array([0, 1, 2, 2]), np.array([0, 0, 1, 1]))
+    array([0, 0, 1])
+    """
+    out = np.zeros(int(index.max()) + 1, dtype=int)
+    out[index] = parent_index
     return out
 
 
@@ -325,9 +331,9 @@ class GLMMComponent(DistributionalComponent):
             elif name == absorber:
                 coef, totals[name] = build_centred_total(gst, self.intercept)
             elif centred and parent in totals:
-                coef, totals[name] = build_centred_total(gst, totals[parent][parent_levels(term, terms[parent])])
+                coef, totals[name] = build_centred_total(gst, totals[parent][parent_levels(term.group_index, terms[parent].group_index)])
             elif centred and parent in coefs:
-                coef, _ = build_centred_total(gst, coefs[parent][parent_levels(term, terms[parent])])
+                coef, _ = build_centred_total(gst, coefs[parent][parent_levels(term.group_index, terms[parent].group_index)])
             else:
                 coef = gst.build(bmb_model)
             coefs[name] = coef

@@ -666,11 +666,6 @@ def _check_models(models, allow_unconverged: bool) -> None:
             raise TypeError(f"Model {name!r} is a {type(fit).__name__}, not a bayesglmm Fit.")
         if fit.prior_only:
             raise FitError(f"Model {name!r} holds prior draws, not a posterior: it cannot be compared.")
-        if "log_likelihood" not in fit.idata.children:  # fitted with log_likelihood=False
-            from bayesglmm.fit import add_log_likelihood, drop_response_means
-
-            add_log_likelihood(fit.idata, fit.spec.bambi_model)
-            drop_response_means(fit.idata, fit.spec.bambi_model)
     check_same_data(models)
     failed = {name: fit for name, fit in models.items() if not fit.ok}
     if failed and not allow_unconverged:
@@ -680,6 +675,16 @@ def _check_models(models, allow_unconverged: bool) -> None:
             "trusted: refit them (more tune/draws, higher target_accept), or pass "
             "allow_unconverged=True to compare anyway (they are flagged in the 'converged' column)."
         )
+
+
+def _add_missing_log_likelihood(models) -> None:
+    """Compute the pointwise log-likelihood of fits made with ``log_likelihood=False``."""
+    from bayesglmm.fit import add_log_likelihood, drop_response_means
+
+    for fit in models.values():
+        if "log_likelihood" not in fit.idata.children:
+            add_log_likelihood(fit.idata, fit.spec.bambi_model)
+            drop_response_means(fit.idata, fit.spec.bambi_model)
 
 
 # ---------------------------------------------------------------------------------------
@@ -826,6 +831,7 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
     if cv == "logo" and group is None:
         raise ValueError("cv='logo' needs group=, e.g. group='centre'.")
     _check_models(models, allow_unconverged)
+    _add_missing_log_likelihood(models)
     n = next(iter(models.values())).spec.n_obs
     settings = dict(refit_settings or {})
     unknown = set(settings) - set(_REFIT_KEYS)

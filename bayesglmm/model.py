@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesglmm.backend import GLMMBackend, intercept_absorber, qr_applicable
+from bayesglmm.backend import GLMMBackend, intercept_absorber, parent_levels, qr_applicable
 from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
 from bayesglmm.formula import ParsedFormula, parse_formula
@@ -231,9 +231,7 @@ def level_information(term, family_name: str, y, trials=None, exposure=None, par
         # measure the spread of the nested levels around their parents.
         n_parents = int(parent_index.max()) + 1
         parent_means = _level_means(family_name, y, trials, exposure, parent_index, n_parents)
-        parent_of_level = np.zeros(n_levels, dtype=int)
-        parent_of_level[index] = parent_index
-        means = means - parent_means[parent_of_level]
+        means = means - parent_means[parent_levels(index, parent_index)]
     noise = 1.0 / info
     if child is not None:
         # A parent's level mean also averages its nested levels' effects (a hospital's

@@ -162,4 +162,3 @@ def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(mon
         shifted["1|a_total"] = point["Intercept"] + point["1|a"]
         shifted["1|a:b_total"] = shifted["1|a_total"][parent_of] + point["1|a:b"]
         assert float(logp_new(shifted)) == pytest.approx(float(logp_old(point)), abs=1e-9)
-
