@@ -99,7 +99,7 @@ def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
         coefs = pm.MvNormal(f"{label}_effects", mu=np.zeros(k), chol=chol, shape=(n_levels, k))
     else:
         z = pm.Normal(f"{label}_z_offset", mu=0.0, sigma=1.0, shape=(n_levels, k))
-        coefs = pt.dot(z, chol.T)
+        coefs = (z[:, None, :] * chol[None, :, :]).sum(axis=-1)  # z @ chol.T, see elementwise_dot
     out, start = {}, 0
     for term in terms:
         width = _width(term)
@@ -206,6 +206,17 @@ def build_centred_total(gst, mean):
     return pm.Deterministic(label, total - mean, dims=dims), total
 
 
+def elementwise_dot(matrix: np.ndarray, vector):
+    """``matrix @ vector`` as a broadcast product summed over columns.
+
+    PyTensor turns a matrix-vector ``pt.dot`` into a matrix-matrix product, and numba
+    compiling its BLAS gemm took about 4 s of every fresh process (hr_slopes, schizo;
+    ``benchmarks/course_models.py``). The broadcast product fuses into one elementwise loop
+    and reduction, which numba compiles in a fraction of that.
+    """
+    return (pt.as_tensor_variable(matrix) * vector[None, :]).sum(axis=1)
+
+
 #: Name of the sampled QR coordinates of the fixed effects (and of their dimension).
 QR_NAME = "fixed_qr"
 
@@ -291,7 +302,7 @@ class GLMMComponent(DistributionalComponent):
         chol = np.linalg.cholesky((r * sigma**2) @ r.T)
         pymc_backend.model.add_coords({f"{qr_name}_dim": [f"q{j + 1}" for j in range(x.shape[1])]})
         theta = pm.MvNormal(qr_name, mu=r @ mu, chol=chol, dims=f"{qr_name}_dim")
-        beta = pt.dot(np.linalg.inv(r), theta)
+        beta = elementwise_dot(np.linalg.inv(r), theta)
         for term, cols in zip(terms.values(), slices):
             common = CommonTerm(term)
             for dim, values in common.coords.items():
@@ -299,7 +310,7 @@ class GLMMComponent(DistributionalComponent):
             dims = list(common.coords)
             value = beta[cols] if dims else beta[cols.start]
             pm.Deterministic(common.name, value, dims=dims or None)
-        self.output += pt.dot(q, theta)
+        self.output += elementwise_dot(q, theta)
 
     def build_group_specific_terms(self, pymc_backend, bmb_model):
         terms = self.component.group_specific_terms

@@ -20,6 +20,7 @@ import pandas as pd
 import pytensor
 import xarray as xr
 
+from bayesglmm import nutpie_speedups
 from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
 from bayesglmm.errors import SettingsError
 from bayesglmm.model import ModelSpec, build_model, family_of
@@ -34,6 +35,8 @@ from bayesglmm.summary import (
 )
 
 Sampler = Literal["nutpie", "pymc"]
+
+nutpie_speedups.install()
 
 # nutpie's low-rank modified mass matrix adapts to the strong intercept/offset correlation
 # of non-centred hierarchical models (betablocker: min bulk ESS 281 -> 803, ../shared/STACK.md)
@@ -355,11 +358,13 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                       target_accept=target_accept, low_rank=low_rank, prior_only=prior_only,
                       progressbar=progressbar, log_likelihood=log_likelihood)
+    # The attempts are sampled without the log-likelihood, which is added to the one returned:
+    # computing it for an attempt the ladder discards cost patients 5 s (benchmarks/RESULTS.md).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                         target_accept=target_accept, low_rank=low_rank, progressbar=progressbar,
-                        log_likelihood=log_likelihood)
+                        log_likelihood=False)
     attempts = [_attempt(result)]
     for ladder_step, accept in ((1, 0.95), (2, 0.99)):
         if result.ok or (retry == "auto" and not _geometry_problem(result.diagnostics)):
@@ -373,9 +378,11 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = sample(spec, draws=draws, tune=2 * tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                             target_accept=accept, low_rank=low_rank, progressbar=progressbar,
-                            log_likelihood=log_likelihood)
+                            log_likelihood=False)
         attempts.append(_attempt(result))
     result.attempts = attempts
+    if log_likelihood:
+        _attach_log_likelihood(result.idata, result.spec.bambi_model)
     warn_if_failed(result.diagnostics, stacklevel=2)
     return result
 
@@ -454,6 +461,14 @@ def _add_log_likelihood(idata, bm, data) -> None:
     idata["log_likelihood"] = out.assign_attrs(block.attrs)
 
 
+def _attach_log_likelihood(idata, bm) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*Pareto.*")
+        add_log_likelihood(idata, bm)
+    drop_response_means(idata, bm)
+
+
 def drop_response_means(idata, bm) -> None:
     """Remove the per-row means (``p``, ``mu``) that Bambi's log-likelihood leaves in the posterior.
 
@@ -502,8 +517,8 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
             idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
                            inference_method=sampler, nuts=nuts, progressbar=progressbar)
         check_complete(idata, draws, chains)
-        if log_likelihood:
-            add_log_likelihood(idata, bm)
+    if log_likelihood:
+        _attach_log_likelihood(idata, bm)
     drop_response_means(idata, bm)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)

@@ -222,6 +222,11 @@ def test_retry_ladder_records_every_attempt():
     assert [a["target_accept"] for a in fit.attempts] == [0.9, 0.95, 0.99]
     assert fit.attempts[0]["parameterization"] != fit.attempts[2]["parameterization"]
     assert fit.ok is False and "Attempts: 1:" in str(fit.summary())
+    # The log-likelihood is computed once, for the attempt returned, and belongs to its draws.
+    assert fit.idata["log_likelihood"]["y"].shape == (4, 30, len(data))
+    again = bg.fit(formula, data, "bernoulli", draws=30, tune=10, seed=3, progressbar=False, retry=False,
+                   target_accept=0.99, parameterization=fit.spec.parameterization)
+    np.testing.assert_allclose(fit.idata["log_likelihood"]["y"].values, again.idata["log_likelihood"]["y"].values)
 
 
 def test_retry_auto_climbs_the_ladder_for_divergences_not_for_low_ess():
