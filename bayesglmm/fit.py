@@ -323,14 +323,18 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         (the default where possible) or as Bambi does; results are on the user's scale
         either way (see :func:`bayesglmm.model.build_model`); shown in the summary.
     retry : {"auto", True, False}
-        What to do when the fit does not converge. The ladder tries again up to twice:
-        twice the warm-up with target_accept 0.95; then twice the warm-up, target_accept
-        0.99 and the other parameterisation of every group term. "auto" (default) climbs
-        it when the sampler shows a geometry problem (a divergence or an R-hat above 1.01),
-        not for a low ESS alone, which more draws fix; True climbs it for any failure;
-        False never. The model (formula, family, priors) never changes. Every attempt is
-        stored in ``fit.attempts`` and listed in the summary; the fit returned is the last
-        attempt, and ``fit.ok`` says whether it converged.
+        What to do when the fit does not converge. The ladder tries again up to twice.
+        First: after divergences, twice the warm-up with target_accept 0.95; without any,
+        twice the draws (longer chains at the same settings: the failures were an R-hat
+        just above 1.01 or a low ESS, as for hr_slopes and patients in
+        ``benchmarks/RESULTS.md``, where a higher target_accept only lengthened the
+        trajectories). Then: twice the warm-up, target_accept 0.99 and the other
+        parameterisation of every group term. "auto" (default) climbs it when the sampler
+        shows a geometry problem (a divergence or an R-hat above 1.01), not for a low ESS
+        alone, which more draws fix; True climbs it for any failure; False never. The model
+        (formula, family, priors) never changes. Every attempt is stored in
+        ``fit.attempts`` and listed in the summary; the fit returned is the last attempt,
+        and ``fit.ok`` says whether it converged.
     log_likelihood : bool
         Store the pointwise log-likelihood (``/log_likelihood``, one value per row and draw)
         that LOO needs. False leaves it out, for large data: 136,000 rows x 4,000 draws are
@@ -366,9 +370,11 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
                         target_accept=target_accept, low_rank=low_rank, progressbar=progressbar,
                         log_likelihood=False)
     attempts = [_attempt(result)]
-    for ladder_step, accept in ((1, 0.95), (2, 0.99)):
+    first = {"tune": tune, "target_accept": target_accept}
+    for ladder_step in (1, 2):
         if result.ok or (retry == "auto" and not _geometry_problem(result.diagnostics)):
             break
+        tune, draws, accept = ladder_settings(ladder_step, result.diagnostics.divergences, draws=draws, **first)
         if ladder_step == 2:
             flipped = {name: ("non-centred" if label.startswith("centred") else "centred")
                        for name, label in spec.parameterization.items()}
@@ -376,7 +382,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
                                parameterization=flipped or parameterization, fixed_design=fixed_design)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            result = sample(spec, draws=draws, tune=2 * tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
+            result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                             target_accept=accept, low_rank=low_rank, progressbar=progressbar,
                             log_likelihood=False)
         attempts.append(_attempt(result))
@@ -385,6 +391,26 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         _attach_log_likelihood(result.idata, result.spec.bambi_model)
     warn_if_failed(result.diagnostics, stacklevel=2)
     return result
+
+
+def ladder_settings(step: int, divergences: int, *, tune: int, draws: int, target_accept: float | None,
+                    ) -> tuple[int, int, float | None]:
+    """``(tune, draws, target_accept)`` of the ladder's ``step`` (1 or 2) after a failed attempt.
+
+    ``tune`` and ``target_accept`` are the first attempt's, ``draws`` the failed attempt's.
+
+    Examples
+    --------
+    >>> ladder_settings(1, 0, tune=1000, draws=1000, target_accept=None)  # longer chains
+    (1000, 2000, None)
+    >>> ladder_settings(1, 3, tune=1000, draws=1000, target_accept=None)  # divergences
+    (2000, 1000, 0.95)
+    >>> ladder_settings(2, 0, tune=1000, draws=2000, target_accept=None)
+    (2000, 2000, 0.99)
+    """
+    if step == 1 and not divergences:
+        return tune, 2 * draws, target_accept
+    return 2 * tune, draws, 0.95 if step == 1 else 0.99
 
 
 def _geometry_problem(diagnostics) -> bool:
