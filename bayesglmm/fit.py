@@ -226,7 +226,7 @@ class Fit:
         )
         if len(self.attempts) > 1:
             header["Attempts"] = "; ".join(
-                f"{i}: tune {a['tune']}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
+                f"{i}: tune {a['tune']}, draws {a['draws']}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
                 for i, a in enumerate(self.attempts, 1)
             )
         verdict = "prior draws (no sampler diagnostics)" if self.diagnostics is None else self.diagnostics.verdict()

@@ -227,7 +227,8 @@ def one_fit(model: CourseModel, data, seed: int, timer: PhaseTimer, **sizes) -> 
            "low_rank": bool(result.settings.get("low_rank", False)),
            "parameterization": "; ".join(f"{k} {v}" for k, v in result.spec.parameterization.items()),
            "attempts": len(result.attempts) or 1,
-           "attempt_settings": [f"tune {a['tune']}, target_accept {a['target_accept']}, {a['parameterization']}: "
+           "attempt_settings": [f"tune {a['tune']}, draws {a['draws']}, target_accept {a['target_accept']}, "
+                                f"{a['parameterization']}: "
                                 f"{a['verdict']}" for a in result.attempts],
            "peak_rss_mb": _peak_rss_mb()}
     rec["ess_per_s"] = rec["min_ess_bulk"] / wall
