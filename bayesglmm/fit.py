@@ -325,10 +325,11 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     retry : {"auto", True, False}
         What to do when the fit does not converge. The ladder tries again up to twice.
         First: after divergences, twice the warm-up with target_accept 0.95; without any,
-        twice the draws (longer chains at the same settings: the failures were an R-hat
-        just above 1.01 or a low ESS, as for hr_slopes and patients in
+        twice the warm-up and twice the draws at the same target_accept (the failure was
+        an R-hat just above 1.01 or a low ESS: patients and schizo in
         ``benchmarks/RESULTS.md``, where a higher target_accept only lengthened the
-        trajectories). Then: twice the warm-up, target_accept 0.99 and the other
+        trajectories; the test set's crossed case needed the longer warm-up, see
+        ``benchmarks/TESTSET.md``). Then: twice the warm-up, target_accept 0.99 and the other
         parameterisation of every group term. "auto" (default) climbs it when the sampler
         shows a geometry problem (a divergence or an R-hat above 1.01), not for a low ESS
         alone, which more draws fix; True climbs it for any failure; False never. The model
@@ -402,14 +403,14 @@ def ladder_settings(step: int, divergences: int, *, tune: int, draws: int, targe
     Examples
     --------
     >>> ladder_settings(1, 0, tune=1000, draws=1000, target_accept=None)  # longer chains
-    (1000, 2000, None)
+    (2000, 2000, None)
     >>> ladder_settings(1, 3, tune=1000, draws=1000, target_accept=None)  # divergences
     (2000, 1000, 0.95)
     >>> ladder_settings(2, 0, tune=1000, draws=2000, target_accept=None)
     (2000, 2000, 0.99)
     """
     if step == 1 and not divergences:
-        return tune, 2 * draws, target_accept
+        return 2 * tune, 2 * draws, target_accept
     return 2 * tune, draws, 0.95 if step == 1 else 0.99
 
 

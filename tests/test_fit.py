@@ -223,7 +223,7 @@ def test_retry_ladder_records_every_attempt():
             (5, 30, 0.9), (10, 30, 0.95), (10, 30, 0.99)]
     else:  # no divergence: longer chains first
         assert [(a["tune"], a["draws"], a["target_accept"]) for a in fit.attempts] == [
-            (5, 30, 0.9), (5, 60, 0.9), (10, 60, 0.99)]
+            (5, 30, 0.9), (10, 60, 0.9), (10, 60, 0.99)]
     assert fit.attempts[0]["parameterization"] != fit.attempts[2]["parameterization"]
     assert fit.ok is False and "Attempts: 1:" in str(fit.summary())
     # The log-likelihood is computed once, for the attempt returned, and belongs to its draws.
@@ -237,7 +237,7 @@ def test_retry_ladder_records_every_attempt():
 def test_ladder_lengthens_chains_without_divergences_and_raises_target_accept_after_them():
     from bayesglmm.fit import ladder_settings
 
-    assert ladder_settings(1, 0, tune=1000, draws=1000, target_accept=0.8) == (1000, 2000, 0.8)
+    assert ladder_settings(1, 0, tune=1000, draws=1000, target_accept=0.8) == (2000, 2000, 0.8)
     assert ladder_settings(1, 2, tune=1000, draws=1000, target_accept=0.8) == (2000, 1000, 0.95)
     assert ladder_settings(2, 2, tune=1000, draws=1000, target_accept=0.8) == (2000, 1000, 0.99)
     assert ladder_settings(2, 0, tune=1000, draws=2000, target_accept=0.8) == (2000, 2000, 0.99)
