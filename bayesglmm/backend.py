@@ -341,10 +341,12 @@ class GLMMComponent(DistributionalComponent):
                 coef = coefs[name]
             elif name == absorber:
                 coef, totals[name] = build_centred_total(gst, self.intercept)
-            elif centred and parent in totals:
-                coef, totals[name] = build_centred_total(gst, totals[parent][parent_levels(term.group_index, terms[parent].group_index)])
             elif centred and parent in coefs:
-                coef, _ = build_centred_total(gst, coefs[parent][parent_levels(term.group_index, terms[parent].group_index)])
+                # Around the parent's total where it includes the intercept, else around its effect.
+                around = totals.get(parent, coefs[parent])
+                coef, total = build_centred_total(gst, around[parent_levels(term.group_index, terms[parent].group_index)])
+                if parent in totals:
+                    totals[name] = total
             else:
                 coef = gst.build(bmb_model)
             coefs[name] = coef

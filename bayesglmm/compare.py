@@ -679,12 +679,11 @@ def _check_models(models, allow_unconverged: bool) -> None:
 
 def _add_missing_log_likelihood(models) -> None:
     """Compute the pointwise log-likelihood of fits made with ``log_likelihood=False``."""
-    from bayesglmm.fit import add_log_likelihood, drop_response_means
+    from bayesglmm.fit import attach_log_likelihood
 
     for fit in models.values():
         if "log_likelihood" not in fit.idata.children:
-            add_log_likelihood(fit.idata, fit.spec.bambi_model)
-            drop_response_means(fit.idata, fit.spec.bambi_model)
+            attach_log_likelihood(fit.idata, fit.spec.bambi_model)
 
 
 # ---------------------------------------------------------------------------------------

@@ -371,11 +371,12 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
                         target_accept=target_accept, low_rank=low_rank, progressbar=progressbar,
                         log_likelihood=False)
     attempts = [_attempt(result)]
-    first = {"tune": tune, "target_accept": target_accept}
+    first_tune = tune
     for ladder_step in (1, 2):
         if result.ok or (retry == "auto" and not _geometry_problem(result.diagnostics)):
             break
-        tune, draws, accept = ladder_settings(ladder_step, result.diagnostics.divergences, draws=draws, **first)
+        tune, draws, accept = ladder_settings(ladder_step, result.diagnostics.divergences, tune=first_tune,
+                                              draws=draws, target_accept=target_accept)
         if ladder_step == 2:
             flipped = {name: ("non-centred" if label.startswith("centred") else "centred")
                        for name, label in spec.parameterization.items()}
@@ -389,7 +390,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         attempts.append(_attempt(result))
     result.attempts = attempts
     if log_likelihood:
-        _attach_log_likelihood(result.idata, result.spec.bambi_model)
+        attach_log_likelihood(result.idata, result.spec.bambi_model)
     warn_if_failed(result.diagnostics, stacklevel=2)
     return result
 
@@ -488,7 +489,16 @@ def _add_log_likelihood(idata, bm, data) -> None:
     idata["log_likelihood"] = out.assign_attrs(block.attrs)
 
 
-def _attach_log_likelihood(idata, bm) -> None:
+def attach_log_likelihood(idata, bm) -> None:
+    """Add ``/log_likelihood`` (:func:`add_log_likelihood`) and drop the per-row means it leaves.
+
+    What :func:`sample` does after sampling, and :func:`bayesglmm.compare` for a fit made
+    with ``log_likelihood=False``.
+
+    Examples
+    --------
+    >>> attach_log_likelihood(fit.idata, fit.spec.bambi_model)  # doctest: +SKIP
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=".*Pareto.*")
@@ -544,9 +554,8 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
             idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
                            inference_method=sampler, nuts=nuts, progressbar=progressbar)
         check_complete(idata, draws, chains)
-    if log_likelihood:
-        _attach_log_likelihood(idata, bm)
-    drop_response_means(idata, bm)
+    if log_likelihood:  # Bambi's sampling alone leaves no per-row means to drop
+        attach_log_likelihood(idata, bm)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)
     return Fit(spec, idata, diagnostics, settings)

@@ -8,7 +8,7 @@ levels, labels and codes directly, and hands formulae and Bambi a :class:`LevelC
 object that answers ``argmax`` and ``shape`` the way the dense matrix did. It covers a
 factor that is one categorical column, which is every factor bayesglmm passes on
 (``a/b`` and ``a:b`` become one derived column, :mod:`bayesglmm.formula`); any other
-factor takes formulae's own path. ``tests/test_model.py`` checks the design matrices, group
+factor takes formulae's own path. ``tests/test_formulae_speedups.py`` checks the design matrices, group
 labels and new-data evaluation against formulae's. formulae's licence: MIT.
 """
 

@@ -33,9 +33,10 @@ r-cran-lme4 r-cran-brms r-cran-ordinal r-cran-bh``, plus the Boost link of
 ``../shared/STACK.md``).
 
 The patients scaling runs replicate the patients K times, each copy with new doctor IDs in
-the same hospitals, and time one fit of each size (package defaults) in a process that has
-already compiled the model with a short 1x fit (100 + 100 draws); what compilation still
-costs per size shows in the compile column.
+the same hospitals, and time one fit of each size (package defaults) in its own fresh
+process, so that its peak RSS is that size's; the sizes share one compile cache, and what
+compilation still costs per size shows in the compile column. ``--no-log-likelihood`` fits
+them with ``log_likelihood=False``.
 
 ``--cache-dir DIR`` keeps the compile caches in DIR instead of a fresh empty folder per
 process: run the command twice to time a second process with warm caches.
