@@ -2,10 +2,10 @@
 
 A task sent to a worker carries a :class:`ModelRecipe` (formula, family, link, model
 frame, the user's priors, parameterisation): plain data that pickles to any process or
-Dask worker. The worker builds the model from it once and keeps it, with whatever was
-compiled from it (the masked model of cross-validation refits, the model of SBC fits),
-in a small module-level cache keyed by :attr:`ModelRecipe.key`; later tasks on the same
-model only swap data. Building a model from its recipe gives the same model as the
+Dask worker. The worker builds the model from it once and keeps it in a small module-level cache
+keyed by :attr:`ModelRecipe.key`, with whatever the engine compiled from it
+(``spec.compiled``: the masked model of cross-validation refits, the model of SBC fits);
+later tasks on the same model only swap data. Building a model from its recipe gives the same model as the
 original (the data-scaled default priors are recomputed on the same rows), so the draws
 of a task do not depend on where it ran.
 """
@@ -21,26 +21,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayesglmm.errors import ArgumentError, SettingsError
 from bayesglmm.executor import get_executor, task_seed
+from bayesglmm.request import ModelRequest
 
 CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
 class ModelRecipe:
-    """What a worker needs to build a model: plain data, picklable.
+    """What a worker needs to build a model: the request and the model frame, picklable.
 
     Attributes
     ----------
-    formula, family, link : str
+    request : bayesglmm.request.ModelRequest
+        The fit's request, with the group terms' parameterisation as chosen; the
+        data-scaled default priors are recomputed on the same frame, so a worker builds
+        exactly the fitted model.
     frame : pandas.DataFrame
         The model frame (``spec.data.frame``).
-    priors : dict
-        The priors the user set (term -> ``bg.Prior``; ``"g_corr"`` -> LKJ eta).
-    parameterization : dict
-        Group term -> ``"centred"`` or ``"non-centred"``.
     key : str
-        Hash of all the above: equal keys, same model.
+        Hash of both: equal keys, same model.
 
     Examples
     --------
@@ -48,12 +49,8 @@ class ModelRecipe:
     >>> spec = recipe.build()  # doctest: +SKIP
     """
 
-    formula: str
-    family: str
-    link: str
+    request: ModelRequest
     frame: pd.DataFrame
-    priors: dict
-    parameterization: dict
     key: str
 
     @classmethod
@@ -69,21 +66,15 @@ class ModelRecipe:
         >>> r.key == ModelRecipe.from_spec(build_model("y ~ 1 + (1|g)", df)).key
         True
         """
-        priors = {}
-        for name, source in spec.prior_sources.items():
-            if source != "user":
-                continue
-            factor = name[: -len("_corr")] if name.endswith("_corr") else None
-            priors[name] = spec.lkj_eta[factor] if factor in spec.lkj_eta else spec.priors[name]
         param = {k: v for k, v in spec.parameterization.items() if v in ("centred", "non-centred")}
+        request = spec.request.replace(parameterization=param or spec.request.parameterization)
         frame = spec.data.frame
         digest = hashlib.sha256()
-        for part in (spec.formula.original, spec.family.name, spec.link, repr(sorted(priors.items(), key=str)),
-                     repr(sorted(param.items())), repr(list(frame.columns)), repr(list(map(str, frame.dtypes)))):
+        for part in (request.key(), repr(list(frame.columns)), repr(list(map(str, frame.dtypes)))):
             digest.update(part.encode())
             digest.update(b"\0")
         digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-        return cls(spec.formula.original, spec.family.name, spec.link, frame, priors, param, digest.hexdigest())
+        return cls(request, frame, digest.hexdigest())
 
     def build(self):
         """Build the model (no sampling).
@@ -92,12 +83,9 @@ class ModelRecipe:
         --------
         >>> spec = recipe.build()  # doctest: +SKIP
         """
-        from bayesglmm.model import build_model
-
         with warnings.catch_warnings():  # the user saw the model's warnings when it was first built
             warnings.simplefilter("ignore")
-            return build_model(self.formula, self.frame, self.family, link=self.link, priors=self.priors or None,
-                               parameterization=self.parameterization or "auto")
+            return self.request.build(self.frame)
 
 
 _MODELS: OrderedDict = OrderedDict()
@@ -131,26 +119,6 @@ def remember(recipe: ModelRecipe, spec) -> None:
         _MODELS[recipe.key] = {"spec": spec}
         while len(_MODELS) > CACHE_SIZE:
             _MODELS.popitem(last=False)
-
-
-def compiled(recipe: ModelRecipe, kind: str, make) -> tuple[object, float]:
-    """A compiled form of a model, made once per process by ``make(spec)``.
-
-    Returns
-    -------
-    (compiled, seconds)
-        ``seconds`` is the compile time when this call compiled it, else 0.
-
-    Examples
-    --------
-    >>> model, secs = compiled(recipe, "masked", compile_masked)  # doctest: +SKIP
-    """
-    entry = cached_model(recipe)
-    if kind in entry:
-        return entry[kind], 0.0
-    start = time.perf_counter()
-    entry[kind] = make(entry["spec"])
-    return entry[kind], time.perf_counter() - start
 
 
 def _fit_task(formula, data, family, kwargs):
@@ -202,10 +170,10 @@ def fit_many(models: dict, data, family: str = "gaussian", *, seed: int | None =
     from bayesglmm.model import build_model
 
     if not isinstance(models, dict) or not models:
-        raise ValueError("fit_many takes a dict of name -> formula, e.g. {'m1': 'y ~ x', 'm2': 'y ~ x + (1|g)'}.")
+        raise SettingsError("fit_many takes a dict of name -> formula, e.g. {'m1': 'y ~ x', 'm2': 'y ~ x + (1|g)'}.")
     bad = {name: f for name, f in models.items() if not isinstance(f, str)}
     if bad:
-        raise TypeError(f"fit_many: the formula of {next(iter(bad))!r} is a {type(next(iter(bad.values()))).__name__}, "
+        raise ArgumentError(f"fit_many: the formula of {next(iter(bad))!r} is a {type(next(iter(bad.values()))).__name__}, "
                         "not a string.")
     import inspect
 
@@ -215,9 +183,9 @@ def fit_many(models: dict, data, family: str = "gaussian", *, seed: int | None =
                                                             "cores"}
     unknown = sorted(set(fit_kwargs) - allowed)
     if unknown:
-        raise TypeError(f"fit_many got unexpected keyword argument(s) {', '.join(unknown)}; it passes on "
+        raise ArgumentError(f"fit_many got unexpected keyword argument(s) {', '.join(unknown)}; it passes on "
                         f"{', '.join(sorted(allowed))} (seed is the batch seed; cores are set per task).")
-    build_keys = ("link", "priors", "dropna", "parameterization")
+    build_keys = ("link", "priors", "dropna", "parameterization", "fixed_design")
     build_kwargs = {k: fit_kwargs[k] for k in build_keys if k in fit_kwargs}
     check_settings(draws=fit_kwargs.get("draws", 1000), tune=fit_kwargs.get("tune", 1000),
                    chains=fit_kwargs.get("chains", 4), sampler=fit_kwargs.get("sampler", "nutpie"),
@@ -242,4 +210,4 @@ def fit_many(models: dict, data, family: str = "gaussian", *, seed: int | None =
     return out
 
 
-__all__ = ["ModelRecipe", "cached_model", "compiled", "fit_many", "remember"]
+__all__ = ["ModelRecipe", "cached_model", "fit_many", "remember"]

@@ -21,15 +21,14 @@ many parameters as rows, and is what the exact refits are for.
 
 How refits run
 --------------
-With nutpie (the default sampler) a refit does not rebuild or recompile anything: the
-fitted PyMC model is cloned once per fit with a 0/1 *held-out mask* (``pm.Data``) and a
-potential ``-sum(mask * loglik_i)`` that removes the held-out rows' likelihood. That
-clone is compiled once; every refit only swaps the mask (``CompiledModel.with_data``).
-The posterior of the masked model is exactly the posterior given the training rows,
-under the same priors; a group whose rows are all held out keeps its effect, whose
-posterior is then Normal(0, sigma) given the other parameters, i.e. the new-group draw
-per posterior draw. On multicentre a refit then takes about 0.5 s (4 chains x 1000)
-instead of about 3 s for a rebuild. With PyMC's sampler, or ``reuse_compiled=False``,
+A refit does not rebuild or recompile anything: the engine (:mod:`bayesglmm.engine`)
+compiles the fitted model once per process with a 0/1 *held-out mask* as an input and a
+potential ``-sum(mask * loglik_i)`` that removes the held-out rows' likelihood; every
+refit only swaps the mask. The posterior of the masked model is exactly the posterior
+given the training rows, under the same priors; a group whose rows are all held out
+keeps its effect, whose posterior is then Normal(0, sigma) given the other parameters,
+i.e. the new-group draw per posterior draw. On multicentre a refit then takes about
+0.5 s (4 chains x 1000) instead of about 3 s for a rebuild. With ``reuse_compiled=False``
 every refit is a fresh :func:`refit` on the training rows (same formula, family, link,
 priors, group-effect parameterisation and sampler settings), and new groups' effects are
 drawn explicitly from Normal(0, sigma).
@@ -52,11 +51,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesglmm.errors import FitError
+from bayesglmm.errors import (ArgumentError, DataError, FitError, NoPosteriorError, SettingsError, TermError,
+                              UnknownModelError)
 
 CV_METHODS = ("loo", "kfold", "logo")
 _REFIT_KEYS = ("draws", "tune", "chains", "cores", "target_accept", "low_rank")
-_MASK = "cv_heldout_mask"
 OBS_DIM = "obs"
 
 
@@ -138,7 +137,7 @@ class Comparison:
         """
         for name in (a, b):
             if name not in self.elpd:
-                raise KeyError(f"No model {name!r} in this comparison; models: {', '.join(self.elpd)}.")
+                raise UnknownModelError(f"No model {name!r} in this comparison; models: {', '.join(self.elpd)}.")
         diff = np.asarray(self.elpd[a].elpd_i).ravel() - np.asarray(self.elpd[b].elpd_i).ravel()
         return float(diff.sum()), float(np.sqrt(diff.size * np.var(diff)))
 
@@ -166,7 +165,7 @@ class Comparison:
 
 def refit(fit, data, seed=None, *, priors: str = "user", parameterization=None, progressbar: bool = False,
           **settings):
-    """Fit the same model to other data: same formula, family, link, priors and sampler settings.
+    """Fit the same model to other data: the same request (:mod:`bayesglmm.request`) and sampler settings.
 
     Parameters
     ----------
@@ -200,13 +199,12 @@ def refit(fit, data, seed=None, *, priors: str = "user", parameterization=None, 
     21
     """
     from bayesglmm.fit import sample
-    from bayesglmm.model import build_model
 
     spec = fit.spec
     if fit.prior_only:
-        raise FitError("refit needs a fit of the posterior, not prior draws (prior_only=True).")
+        raise NoPosteriorError("refit needs a fit of the posterior, not prior draws (prior_only=True).")
     if priors not in ("user", "all"):
-        raise ValueError(f"priors must be 'user' or 'all'; got {priors!r}.")
+        raise SettingsError(f"priors must be 'user' or 'all'; got {priors!r}.")
     chosen = {
         name: copy.deepcopy(prior)
         for name, prior in spec.priors.items()
@@ -221,12 +219,11 @@ def refit(fit, data, seed=None, *, priors: str = "user", parameterization=None, 
             for term, label in spec.parameterization.items()
             if "LKJ" not in label
         }
-    new_spec = build_model(spec.formula.original, data, spec.family.name, link=spec.link, priors=chosen,
-                           dropna=bool(spec.data.dropped_rows), parameterization=parameterization)
+    new_spec = spec.request.replace(priors=chosen, parameterization=parameterization).build(data)
     kwargs = {key: fit.settings[key] for key in ("sampler", *_REFIT_KEYS) if key in fit.settings}
     unknown = set(settings) - {"sampler", *_REFIT_KEYS}
     if unknown:
-        raise TypeError(f"refit got unknown setting(s): {', '.join(sorted(unknown))}.")
+        raise ArgumentError(f"refit got unknown setting(s): {', '.join(sorted(unknown))}.")
     if "chains" in settings:
         kwargs.pop("cores", None)  # one core per chain by default
     kwargs.update(settings)
@@ -261,24 +258,6 @@ def _loglik_name(fit) -> str:
     return names[0]
 
 
-def _compile_masked(spec):
-    """The model with a held-out mask (``pm.Data``) and a potential removing those rows, compiled by nutpie."""
-    import nutpie
-    import pymc as pm
-    from pymc.model.fgraph import clone_model
-    from pymc.util import get_default_varnames
-
-    model = clone_model(spec.pymc_model)
-    with model:
-        mask = pm.Data(_MASK, np.zeros(spec.n_obs))
-        loglik = model.logp(vars=[model.observed_RVs[0]], sum=False)[0]
-        pm.Potential("cv_heldout_loglik", -(mask * loglik).sum())
-    params = spec.bambi_model.family.likelihood.params
-    var_names = [v.name for v in get_default_varnames(model.unobserved_value_vars, include_transformed=False)]
-    var_names = [v for v in var_names if not (v in params and model[v] in model.deterministics)]
-    return nutpie.compile_pymc_model(model, var_names=var_names, backend="numba")
-
-
 def _recipe(fit):
     """The fit's :class:`~bayesglmm.batch.ModelRecipe`, its model remembered in this process."""
     from bayesglmm.batch import ModelRecipe, remember
@@ -291,33 +270,26 @@ def _recipe(fit):
 
 
 def _masked_model(fit):
-    """The fit's masked model, compiled once per process (see :func:`_compile_masked`)."""
-    from bayesglmm.batch import compiled
+    """The fit's model with the held-out mask, compiled once per process by the fit's engine."""
+    from bayesglmm.engine import compiled_for, get_engine
 
-    return compiled(_recipe(fit), "masked", _compile_masked)[0]
+    return compiled_for(fit.spec, get_engine(fit.settings.get("sampler", "nutpie")), heldout=True)[0]
 
 
 def _sample_masked(spec, model, heldout, settings: dict, seed: int, cores: int | None):
-    """Draws of the masked model with the rows at positions ``heldout`` held out."""
-    import nutpie
-
+    """Draws of the masked model (:func:`bayesglmm.engine.inputs_model`) with ``heldout`` rows held out."""
+    from bayesglmm.engine import HELDOUT, DrawSettings, finish, get_engine
     from bayesglmm.fit import default_cores
 
     mask = np.zeros(spec.n_obs)
     mask[np.asarray(heldout, dtype=int)] = 1.0
     chains = settings.get("chains", 4)
-    kwargs = {"target_accept": settings.get("target_accept", 0.9)}
-    if settings.get("low_rank"):
-        kwargs["low_rank_modified_mass_matrix"] = True
-    cores = cores or settings.get("cores") or default_cores(chains)
+    run = DrawSettings(draws=settings.get("draws", 1000), tune=settings.get("tune", 1000), chains=chains,
+                       cores=cores or settings.get("cores") or default_cores(chains), seed=seed,
+                       target_accept=settings.get("target_accept", 0.9), low_rank=bool(settings.get("low_rank")))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = nutpie.sample(model.with_data(**{_MASK: mask}), draws=settings.get("draws", 1000),
-                              tune=max(1, settings.get("tune", 1000)), chains=chains, cores=cores, seed=seed,
-                              progress_bar=False, **kwargs)
-        # Bambi's own post-processing: drop offsets, restore the uncentred intercept.
-        idata = spec.bambi_model.backend._clean_results(idata, True, False)
-    return idata
+        return finish(spec, get_engine(settings.get("sampler", "nutpie")).draw(model, run, data={HELDOUT: mask}))
 
 
 def _sample_rebuilt(fit, heldout, settings: dict, seed: int, cores: int | None):
@@ -361,8 +333,9 @@ def _refit_task(recipe, heldout, seed: int, settings: dict, masked: bool, refere
     The model comes from this process's cache (built and compiled at most once per
     process); the draws depend only on the arguments.
     """
-    from bayesglmm.batch import cached_model, compiled
+    from bayesglmm.batch import cached_model
     from bayesglmm.diagnostics import diagnose
+    from bayesglmm.engine import compiled_for, get_engine
     from bayesglmm.fit import Fit
 
     spec = cached_model(recipe)["spec"]
@@ -370,7 +343,7 @@ def _refit_task(recipe, heldout, seed: int, settings: dict, masked: bool, refere
     start = time.perf_counter()
     if masked:
         try:
-            model, compile_s = compiled(recipe, "masked", _compile_masked)
+            model, compile_s = compiled_for(spec, get_engine(settings.get("sampler", "nutpie")), heldout=True)
             start = time.perf_counter()
             idata = _sample_masked(spec, model, heldout, settings, seed, cores)
         except Exception as err:  # noqa: BLE001 - any failure of the shortcut: rebuild instead
@@ -395,7 +368,7 @@ class _Refitter:
         if "chains" in settings:
             self.settings.pop("cores", None)
         self.settings.update(settings)
-        self.masked = reuse_compiled and fit.settings.get("sampler") == "nutpie"
+        self.masked = reuse_compiled
         self.rng = np.random.default_rng(seed if seed is not None else fit.settings.get("seed"))
         self.count = 0
         self.seconds = 0.0
@@ -414,7 +387,8 @@ class _Refitter:
         seed = self._seed()
         if self.masked:
             try:
-                idata = _sample_masked(self.spec, _masked_model(self.fit), heldout, self.settings, seed, None)
+                settings = dict(self.settings, sampler=self.fit.settings.get("sampler", "nutpie"))
+                idata = _sample_masked(self.spec, _masked_model(self.fit), heldout, settings, seed, None)
             except Exception as err:  # noqa: BLE001 - any failure of the shortcut: rebuild instead
                 warnings.warn(f"Reusing the compiled model failed ({err}); refitting by rebuilding it.",
                               UserWarning, stacklevel=2)
@@ -660,12 +634,12 @@ def _check_models(models, allow_unconverged: bool) -> None:
     from bayesglmm.fit import Fit
 
     if not isinstance(models, dict) or len(models) < 2:
-        raise ValueError("compare takes a dict of at least two fits, e.g. {'GLM': glm, 'GLMM': glmm}.")
+        raise SettingsError("compare takes a dict of at least two fits, e.g. {'GLM': glm, 'GLMM': glmm}.")
     for name, fit in models.items():
         if not isinstance(fit, Fit):
-            raise TypeError(f"Model {name!r} is a {type(fit).__name__}, not a bayesglmm Fit.")
+            raise ArgumentError(f"Model {name!r} is a {type(fit).__name__}, not a bayesglmm Fit.")
         if fit.prior_only:
-            raise FitError(f"Model {name!r} holds prior draws, not a posterior: it cannot be compared.")
+            raise NoPosteriorError(f"Model {name!r} holds prior draws, not a posterior: it cannot be compared.")
     check_same_data(models)
     failed = {name: fit for name, fit in models.items() if not fit.ok}
     if failed and not allow_unconverged:
@@ -728,7 +702,7 @@ def _group_folds(models: dict, group) -> tuple[np.ndarray, str]:
                 values = frame[group]
                 break
         else:
-            raise ValueError(
+            raise TermError(
                 f"group={group!r} is not a column of any model's data; pass the group labels of "
                 "each row instead (a pandas Series or array, in the data's row order)."
             )
@@ -737,11 +711,11 @@ def _group_folds(models: dict, group) -> tuple[np.ndarray, str]:
         values = pd.Series(group)
         n = next(iter(models.values())).spec.n_obs
         if len(values) != n:
-            raise ValueError(f"group has {len(values)} values for {n} rows.")
+            raise DataError(f"group has {len(values)} values for {n} rows.")
         label = str(getattr(group, "name", None) or "given groups")
     codes = pd.factorize(pd.Series(np.asarray(values)).astype(str))[0] + 1
     if codes.max() < 2:
-        raise ValueError("Leave-one-group-out needs at least two groups.")
+        raise DataError("Leave-one-group-out needs at least two groups.")
     return codes, label
 
 
@@ -826,16 +800,16 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
     from arviz_stats import loo_kfold, reloo
 
     if cv not in CV_METHODS:
-        raise ValueError(f"cv must be one of {', '.join(CV_METHODS)}; got {cv!r}.")
+        raise SettingsError(f"cv must be one of {', '.join(CV_METHODS)}; got {cv!r}.")
     if cv == "logo" and group is None:
-        raise ValueError("cv='logo' needs group=, e.g. group='centre'.")
+        raise SettingsError("cv='logo' needs group=, e.g. group='centre'.")
     _check_models(models, allow_unconverged)
     _add_missing_log_likelihood(models)
     n = next(iter(models.values())).spec.n_obs
     settings = dict(refit_settings or {})
     unknown = set(settings) - set(_REFIT_KEYS)
     if unknown:
-        raise ValueError(f"refit_settings takes {', '.join(_REFIT_KEYS)}; got {', '.join(sorted(unknown))}.")
+        raise SettingsError(f"refit_settings takes {', '.join(_REFIT_KEYS)}; got {', '.join(sorted(unknown))}.")
     if reloo_max is None:
         reloo_max = 2 * k
     key_settings = tuple(sorted(settings.items())) + (reuse_compiled, seed)
@@ -866,7 +840,7 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
         cv_used = cv
     if cv_used == "kfold":
         if not 2 <= k <= n:
-            raise ValueError(f"k must be between 2 and the number of rows ({n}); got {k}.")
+            raise SettingsError(f"k must be between 2 and the number of rows ({n}); got {k}.")
         # One split for all models, so that the pointwise differences are paired; seeded
         # by `seed`, else by the first fit's seed, so that a rerun gives the same folds.
         rng = np.random.default_rng(seed if seed is not None else next(iter(models.values())).settings.get("seed"))

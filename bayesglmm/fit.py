@@ -8,20 +8,19 @@ stored so that LOO works on the result.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pytensor
 import xarray as xr
 
-from bayesglmm import nutpie_speedups
 from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
+from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine, no_sampler_warnings
 from bayesglmm.errors import SettingsError
 from bayesglmm.model import ModelSpec, build_model, family_of
 from bayesglmm.summary import (
@@ -35,8 +34,6 @@ from bayesglmm.summary import (
 )
 
 Sampler = Literal["nutpie", "pymc"]
-
-nutpie_speedups.install()
 
 # nutpie's low-rank modified mass matrix adapts to the strong intercept/offset correlation
 # of non-centred hierarchical models (betablocker: min bulk ESS 281 -> 803, ../shared/STACK.md)
@@ -293,7 +290,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     data : pandas.DataFrame
         The data.
     family : str
-        ``gaussian``, ``bernoulli``, ``binomial``, ``poisson``, ``negativebinomial``, ``cumulative``.
+        ``gaussian``, ``bernoulli``, ``binomial``, ``poisson``, ``negativebinomial``, ``cumulative``,
+        ``student_t`` (:data:`bayesglmm.families.FAMILIES`).
     link : str, optional
         Link function; the family's default if None.
     priors : dict, optional
@@ -357,6 +355,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept)
     if retry not in ("auto", True, False):
         raise SettingsError(f"retry must be 'auto', True or False; got {retry!r}.")
+    seed = resolve_seed(seed)  # once: every attempt of the ladder uses the same, recorded seed
     spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
                        parameterization=parameterization, fixed_design=fixed_design)
     if prior_only or retry is False:
@@ -380,8 +379,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         if ladder_step == 2:
             flipped = {name: ("non-centred" if label.startswith("centred") else "centred")
                        for name, label in spec.parameterization.items()}
-            spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
-                               parameterization=flipped or parameterization, fixed_design=fixed_design)
+            spec = spec.request.replace(parameterization=flipped or parameterization).build(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
@@ -427,25 +425,6 @@ def _attempt(result: Fit) -> dict:
             "parameterization": params, "verdict": result.diagnostics.verdict()}
 
 
-def without_c_compiler():
-    """PyTensor's C compiler switched off (``cxx=""``) for the one-off functions around nutpie.
-
-    nutpie compiles the log density with numba, but PyMC's initial-point function and
-    Bambi's log-likelihood (``pm.logp(...).eval()``) are compiled by gcc in PyTensor's
-    default mode: 15 C modules and 12 of the 47 s that a fresh process spent compiling the
-    hr_slopes model (``benchmarks/course_models.py``). Run once per chain or per block of
-    draws, they are as quick in PyTensor's Python (numpy) implementations. Not used around
-    PyMC's own sampler, whose log density needs the C code.
-
-    Examples
-    --------
-    >>> with without_c_compiler():
-    ...     pytensor.config.cxx
-    ''
-    """
-    return pytensor.config.change_flags(cxx="")
-
-
 #: Largest chains x draws x rows block of the log-likelihood computed at once (160 MB of float64).
 LOGLIK_BLOCK_CELLS = 20_000_000
 
@@ -461,7 +440,7 @@ def add_log_likelihood(idata, bm, data=None) -> None:
     --------
     >>> add_log_likelihood(fit.idata, fit.spec.bambi_model)  # doctest: +SKIP
     """
-    with without_c_compiler():
+    with compile_flags():  # PyTensor's Python implementations: no gcc for a function run per block
         _add_log_likelihood(idata, bm, data)
 
 
@@ -521,11 +500,31 @@ def drop_response_means(idata, bm) -> None:
         idata["posterior"] = posterior.drop_vars(unused)
 
 
+def resolve_seed(seed) -> int:
+    """The seed to use: ``seed`` checked, or one drawn at random (and recorded) when None.
+
+    Examples
+    --------
+    >>> resolve_seed(7)
+    7
+    >>> 0 <= resolve_seed(None) < 2**31
+    True
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**31))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise SettingsError(f"seed must be a whole number from 0 to 2**32 - 1, or None; got {seed!r}.")
+    return int(seed)
+
+
 def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,
            seed: int | None = None, sampler: Sampler = "nutpie", target_accept: float | None = None,
            low_rank: bool | None = None, prior_only: bool = False, progressbar: bool | None = None,
            log_likelihood: bool = True) -> Fit:
     """Sample a built model (the second step of :func:`fit`); arguments as :func:`fit`'s.
+
+    The draws come from :mod:`bayesglmm.engine`, which compiles the spec's model once (with
+    the data as inputs) and reuses it for every later attempt on the same spec.
 
     Examples
     --------
@@ -533,6 +532,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     """
     bm = spec.bambi_model
     progressbar = sys.stderr.isatty() if progressbar is None else progressbar
+    seed = resolve_seed(seed)
     settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
     if prior_only:
         settings.update(sampler="prior", chains=1)
@@ -540,21 +540,19 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
         return Fit(spec, idata, None, settings)
     target_accept = DEFAULT_TARGET_ACCEPT if target_accept is None else target_accept
     cores = default_cores(chains) if cores is None else cores
-    nuts = {"target_accept": target_accept}
+    engine = get_engine(sampler)
     if sampler == "nutpie":
         low_rank = _n_free_params(spec) <= LOW_RANK_MAX_PARAMS if low_rank is None else low_rank
-        if low_rank:
-            nuts["low_rank_modified_mass_matrix"] = True
         settings["low_rank"] = bool(low_rank)
     settings.update(target_accept=target_accept, cores=cores)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*Pareto.*")
-        with without_c_compiler() if sampler == "nutpie" else contextlib.nullcontext():
-            idata = bm.fit(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-                           inference_method=sampler, nuts=nuts, progressbar=progressbar)
+    run = DrawSettings(draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, target_accept=target_accept,
+                       low_rank=bool(low_rank), progressbar=progressbar)
+    compiled, _ = compiled_for(spec, engine)
+    with no_sampler_warnings():
+        start = time.perf_counter()
+        idata = finish(spec, engine.draw(compiled, run), seconds=time.perf_counter() - start)
         check_complete(idata, draws, chains)
-    if log_likelihood:  # Bambi's sampling alone leaves no per-row means to drop
+    if log_likelihood:  # the engine's draws hold no per-row means to drop
         attach_log_likelihood(idata, bm)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)

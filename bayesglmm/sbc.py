@@ -12,8 +12,8 @@ band.
 simuk (``simuk.SBC``) runs its simulations in its own sequential loop on one process, so
 its loop cannot go through an executor; bayesglmm uses the same rank rule (number of
 posterior draws below the true value) and arviz-stats' bands instead. The model is
-compiled once per worker: the simulated response is swapped into the compiled model
-(nutpie's ``with_data``), never recompiled.
+compiled once per worker by the engine (:mod:`bayesglmm.engine`, the same compiled model
+a fit of the template uses): the simulated response is swapped in, never recompiled.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bayesglmm.errors import ComputationError, SettingsError
 from bayesglmm.executor import get_executor, task_seed
-
-_SBC_Y = "bayesglmm_sbc_response"
 
 
 @dataclass
@@ -161,37 +160,27 @@ def _uniform_gammas(n: int, simulations: int) -> np.ndarray:
     return np.array([_gamma(rng.uniform(size=n)) for _ in range(simulations)])
 
 
-def _compile_sbc(spec):
-    """The model with its response in a shared variable, compiled by nutpie (swap with ``with_data``).
-
-    Only the ranked variables are stored: the per-row deterministics (means, category
-    probabilities) would cost memory and time and are not ranked.
-    """
-    import nutpie
-    import pymc as pm
-    import pytensor
-
-    model = spec.pymc_model
-    obs = model.observed_RVs[0]
-    values = np.asarray(model.rvs_to_values[obs].data)
-    new = pm.observe(model, {obs.name: pytensor.shared(values.copy(), name=_SBC_Y)})
-    return nutpie.compile_pymc_model(new, backend="numba", var_names=_ranked_names(spec))
-
-
 def _sbc_task(recipe, y, truth: dict, seed: int, settings: dict, cores: int | None) -> dict:
-    """One SBC fit, wherever it runs: the ranks of the true values and timings."""
-    import nutpie
+    """One SBC fit, wherever it runs: the ranks of the true values and timings.
 
-    from bayesglmm.batch import compiled
+    The model is the engine's, compiled once per process with the response as an input
+    (:data:`bayesglmm.engine.RESPONSE`); each fit swaps in its simulated response. The
+    ranks are taken on the raw draws, where the intercept is the one sampled (for centred
+    predictors), as in :func:`prior_draws`.
+    """
+    from bayesglmm.batch import cached_model
+    from bayesglmm.engine import RESPONSE, DrawSettings, compiled_for, get_engine
 
-    model, compile_s = compiled(recipe, "sbc", _compile_sbc)
+    spec = cached_model(recipe)["spec"]
+    engine = get_engine("nutpie")
+    model, compile_s = compiled_for(spec, engine)
     start = time.perf_counter()
     chains = settings["chains"]
+    run = DrawSettings(draws=settings["draws"], tune=settings["tune"], chains=chains, cores=cores or chains,
+                       seed=seed, target_accept=settings["target_accept"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = nutpie.sample(model.with_data(**{_SBC_Y: np.asarray(y)}), draws=settings["draws"],
-                              tune=settings["tune"], chains=chains, cores=cores or chains, seed=seed,
-                              progress_bar=False, target_accept=settings["target_accept"])
+        idata = engine.draw(model, run, data={RESPONSE: np.asarray(y)})
     post = idata["posterior"]
     ranks = {}
     for name, value in truth.items():
@@ -274,8 +263,8 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
     kept_truths, kept_ys, total, attempt = [], [], 0, 0
     while total < draws:
         if attempt >= 50:
-            raise RuntimeError(f"SBC: fewer than {draws} prior draws with sorted {', '.join(ordered)} after "
-                               f"{attempt} rounds; the prior of those variables rarely gives sorted values.")
+            raise ComputationError(f"SBC: fewer than {draws} prior draws with sorted {', '.join(ordered)} after "
+                                   f"{attempt} rounds; the prior of those variables rarely gives sorted values.")
         round_seed = seed if attempt == 0 else int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
         n = draws if not ordered else 3 * (draws - total) + 10
         with warnings.catch_warnings():
@@ -339,9 +328,9 @@ def sbc(formula: str, data, family: str = "gaussian", *, draws: int = 200, link:
     from bayesglmm.model import build_model
 
     if not isinstance(draws, int) or draws < 2:
-        raise ValueError(f"draws (simulations) must be a whole number of at least 2; got {draws!r}.")
+        raise SettingsError(f"draws (simulations) must be a whole number of at least 2; got {draws!r}.")
     if not isinstance(thin, int) or thin < 1 or sample_draws // thin < 10:
-        raise ValueError(f"thin must be a whole number leaving at least 10 draws per chain; got thin={thin!r} "
+        raise SettingsError(f"thin must be a whole number leaving at least 10 draws per chain; got thin={thin!r} "
                          f"with sample_draws={sample_draws}.")
     spec = build_model(formula, data, family, link=link, priors=priors)
     recipe = ModelRecipe.from_spec(spec)
