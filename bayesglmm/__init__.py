@@ -11,14 +11,22 @@ from bambi import Prior
 from bayesglmm import datasets
 from bayesglmm.diagnostics import ConvergenceWarning
 from bayesglmm.errors import (
+    ArgumentError,
     BayesGLMMError,
+    ComputationError,
     DataError,
     DatasetNotFoundError,
     FamilyError,
     FitError,
     FormulaError,
+    MissingDependencyError,
+    MissingFileError,
+    NoPosteriorError,
     PriorError,
     SettingsError,
+    TermError,
+    UnknownModelError,
+    UpstreamVersionError,
 )
 from bayesglmm.compare import Comparison, compare, refit
 from bayesglmm.batch import fit_many
@@ -51,8 +59,16 @@ __all__ = [
     "fixed_effect_needed",
     "random_effects_needed",
     "refit",
+    "ArgumentError",
     "BayesGLMMError",
+    "ComputationError",
     "ConvergenceWarning",
+    "MissingDependencyError",
+    "MissingFileError",
+    "NoPosteriorError",
+    "TermError",
+    "UnknownModelError",
+    "UpstreamVersionError",
     "DataError",
     "DatasetNotFoundError",
     "FamilyError",

@@ -33,11 +33,7 @@ from bambi.backend.model_components import ConstantComponent, ResponseComponent
 
 from bambi import Prior
 
-from bayesglmm import bambi_speedups, formulae_speedups
 from bayesglmm.errors import PriorError
-
-bambi_speedups.install()
-formulae_speedups.install()
 
 
 def corr_dims(label: str) -> tuple[str, str]:
@@ -374,7 +370,8 @@ class GLMMBackend(PyMCModel):
     --------
     >>> import bambi as bmb, pandas as pd
     >>> from bayesglmm.formula import parse_formula
-    >>> df = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 0.5, 1.7], "x": [0, 1, 2, 3, 0, 1], "g": list("aabbcc")})
+    >>> df = pd.DataFrame({"y": [1.0, 2.1, 2.9, 4.2, 0.5, 1.7], "x": [0, 1, 2, 3, 0, 1],
+    ...                    "g": pd.Categorical(list("aabbcc"))})
     >>> pf = parse_formula("y ~ x + (1 + x | g)", df.columns)
     >>> m = bmb.Model(pf.bambi, df)
     >>> m.backend = GLMMBackend(pf.blocks, {}); m.backend.build(m); m.built = True

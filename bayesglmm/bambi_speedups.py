@@ -5,26 +5,56 @@ pydata-sparse array; profiling the patients model (8,525 rows, 442 group levels)
 the 534 s of a first fit and most of its 8.9 GB peak memory in sparse's index expansion
 (benchmarks/RESULTS.md). This copy is Bambi's code with that last product done by SciPy's
 sparse matrix product, which gives the same numbers (tests/test_fit.py checks them against
-Bambi's). :mod:`bayesglmm.backend` installs it on import. Bambi's licence: MIT.
+Bambi's). Bambi's class is left alone: :func:`apply` gives only the components of a model
+bayesglmm built (:func:`bayesglmm.build_model`) a subclass with this method, after
+checking that Bambi's method is still the one copied (:mod:`bayesglmm.patching`).
+Bambi's licence: MIT.
 """
 
 import formulae as fm
 import numpy as np
 import scipy.sparse
 import xarray as xr
+from bambi.model_components import DistributionalComponent as _Component
 from bambi.utils import get_aliased_name
 
-__all__ = ["install", "predict_group_specific"]
+from bayesglmm import patching
+from bayesglmm.errors import DataError
+
+__all__ = ["FastComponent", "apply", "check", "predict_group_specific"]
 
 #: Bambi's own method, kept for the equality test.
-from bambi.model_components import DistributionalComponent as _Component
-
 BAMBI_PREDICT_GROUP_SPECIFIC = _Component.predict_group_specific
 
+#: Where the copy was taken from: package, version, {function: source hash} (see :func:`bayesglmm.patching.require`).
+UPSTREAM = ("bambi", "0.21.0", {
+    "DistributionalComponent.predict_group_specific": (BAMBI_PREDICT_GROUP_SPECIFIC, "46af7d2580b69b57"),
+})
 
-def install() -> None:
-    """Make Bambi use :func:`predict_group_specific` (idempotent)."""
-    _Component.predict_group_specific = predict_group_specific
+
+def check() -> None:
+    """Raise :class:`~bayesglmm.errors.UpstreamVersionError` unless Bambi's method is the one copied."""
+    patching.require(*UPSTREAM)
+
+
+def apply(bambi_model) -> None:
+    """Give the components of ``bambi_model`` (one bayesglmm built) the fast group-effect product.
+
+    Each of the model's own ``DistributionalComponent`` objects becomes a
+    :class:`FastComponent`; Bambi's class and every other model are untouched. Being a
+    class (not a bound method in the instance), it survives ``copy.deepcopy`` and pickling.
+    Does nothing when ``BAYESGLMM_SPEEDUPS=0``.
+
+    Examples
+    --------
+    >>> apply(spec.bambi_model)  # doctest: +SKIP
+    """
+    if not patching.enabled():
+        return
+    check()
+    for component in bambi_model.conditional_parameters.values():
+        if type(component) is _Component:
+            component.__class__ = FastComponent
 
 
 def predict_group_specific(
@@ -51,7 +81,7 @@ def predict_group_specific(
         factors_with_new_levels = group.factors_with_new_levels
         if factors_with_new_levels:
             if sample_new_groups is False:
-                raise ValueError(
+                raise DataError(
                     f"There are new groups for the factors {factors_with_new_levels} and "
                     "'sample_new_groups' is False."
                 )
@@ -117,3 +147,9 @@ def predict_group_specific(
         return xr.DataArray(values, dims=(design_matrix_dims[0], "chain", "draw"))
     values = product.reshape(Z.shape[0], u.shape[0], u.shape[1], u.shape[2])
     return xr.DataArray(values, dims=(design_matrix_dims[0], "chain", "draw", u_dims[2]))
+
+
+class FastComponent(_Component):
+    """Bambi's ``DistributionalComponent`` with :func:`predict_group_specific` (set by :func:`apply`)."""
+
+    predict_group_specific = predict_group_specific

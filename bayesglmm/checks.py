@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as sps
 
-from bayesglmm.errors import FamilyError
+from bayesglmm.errors import DataError, FamilyError, NoPosteriorError, SettingsError, TermError
 from bayesglmm.summary import describe_draws, interval_bounds
 
 FLAG_LOW, FLAG_HIGH = 0.025, 0.975
@@ -86,7 +86,7 @@ def _thin(dataset: xr.Dataset, draws: int | None) -> xr.Dataset:
     if draws is None:
         return dataset
     if int(draws) < 1:
-        raise ValueError(f"draws must be a positive whole number; got {draws!r}.")
+        raise SettingsError(f"draws must be a positive whole number; got {draws!r}.")
     n_chain, n_draw = dataset.sizes["chain"], dataset.sizes["draw"]
     per_chain = min(n_draw, int(np.ceil(int(draws) / n_chain)))
     if per_chain >= n_draw:
@@ -98,7 +98,7 @@ def _thin(dataset: xr.Dataset, draws: int | None) -> xr.Dataset:
 def _predict(fit, draws: int | None = None, seed: int | None = None) -> tuple[xr.DataArray, xr.Dataset]:
     """Posterior predictive draws and the posterior with the mean parameter (``mu``/``p``)."""
     if fit.prior_only:
-        raise ValueError("This fit holds prior draws only (prior_only=True): use prior_predictive(fit) "
+        raise NoPosteriorError("This fit holds prior draws only (prior_only=True): use prior_predictive(fit) "
                          "for replicated data from the prior.")
     posterior = _thin(fit.idata["posterior"].to_dataset(), draws)
     tree = xr.DataTree.from_dict({"posterior": posterior, "observed_data": fit.idata["observed_data"].to_dataset()})
@@ -210,7 +210,7 @@ def _replicated(fit, yrep, draws, seed) -> np.ndarray:
     arr = _flat(y)
     n = observed(fit).shape[0]
     if arr.shape[1] != n:
-        raise ValueError(f"yrep has {arr.shape[1]} rows per draw but the fit has {n} observations.")
+        raise DataError(f"yrep has {arr.shape[1]} rows per draw but the fit has {n} observations.")
     return arr
 
 
@@ -250,7 +250,7 @@ def _stat_fn(fit, name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         return lambda raw, scaled: scaled.max(axis=1)
     if name == "min":
         return lambda raw, scaled: scaled.min(axis=1)
-    raise ValueError(f"Unknown statistic {name!r}; choose from {', '.join(_ALL_STATISTICS)} or pass a function.")
+    raise SettingsError(f"Unknown statistic {name!r}; choose from {', '.join(_ALL_STATISTICS)} or pass a function.")
 
 
 def _group_labels(fit, by_group) -> tuple[str, pd.Categorical]:
@@ -259,7 +259,7 @@ def _group_labels(fit, by_group) -> tuple[str, pd.Categorical]:
     if isinstance(by_group, str):
         if by_group not in frame.columns:
             cols = [c for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])]
-            raise ValueError(f"{by_group!r} is not a column of the model's data (columns: {', '.join(map(str, cols))}). "
+            raise TermError(f"{by_group!r} is not a column of the model's data (columns: {', '.join(map(str, cols))}). "
                              "For a column the model does not use, pass its values, e.g. by_group=data['centre'].")
         values, name = frame[by_group], by_group
     else:
@@ -269,7 +269,7 @@ def _group_labels(fit, by_group) -> tuple[str, pd.Categorical]:
         else:
             values = pd.Series(np.asarray(by_group), index=frame.index)
         if len(values) != len(frame):
-            raise ValueError(f"by_group has {len(values)} values but the fit has {len(frame)} rows.")
+            raise DataError(f"by_group has {len(values)} values but the fit has {len(frame)} rows.")
     if isinstance(values.dtype, pd.CategoricalDtype):
         labels = values.cat.remove_unused_categories().array
     else:
@@ -499,25 +499,20 @@ def dispersion_check(fit, *, prob: float = 0.95, draws: int | None = None, seed:
     >>> dc.verdict, round(dc.observed, 1), round(dc.replicated, 1)  # doctest: +SKIP
     ('overdispersed', 3.1, 1.0)
     """
-    name = fit.spec.family.name
-    if name not in ("poisson", "negativebinomial", "binomial"):
-        why = ("a binary response has no dispersion to check (its variance follows from its mean)"
-               if name == "bernoulli" else "it is defined for count families")
-        raise FamilyError(f"dispersion_check is for poisson, negativebinomial and binomial fits; {name!r}: {why}. "
-                          "Use ppc_pvalues(fit) instead.")
+    from bayesglmm.families import FAMILIES
+
+    family = fit.spec.family
+    name = family.name
+    if family.dispersion_remedy is None:  # the family says whether the check applies
+        applies = [f.name for f in FAMILIES.values() if f.dispersion_remedy is not None]
+        raise FamilyError(f"dispersion_check is for {', '.join(applies[:-1])} and {applies[-1]} fits; {name!r}: "
+                          f"{family.no_dispersion_reason}. Use ppc_pvalues(fit) instead.")
     yrep_da, posterior = _predict(fit, draws, seed)
     yrep = _flat(yrep_da).astype(float)
     y = observed(fit).astype(float)[None, :]
-    if name == "binomial":
-        n_trials = trials(fit)
-        p = np.clip(_flat(posterior["p"]), 1e-12, 1 - 1e-12)
-        mu, var = n_trials * p, n_trials * p * (1 - p)
-    else:
-        mu = _flat(posterior["mu"])
-        var = mu.copy()
-        if name == "negativebinomial":
-            alpha = posterior["alpha"].transpose(*SAMPLE_DIMS).values.reshape(-1, 1)
-            var = mu + mu**2 / alpha
+    mean = _flat(posterior[fit.spec.bambi_model.family.likelihood.parent])  # mu (binomial: p)
+    params = {p: posterior[p].transpose(*SAMPLE_DIMS).values.reshape(-1, 1) for p in family.aux_parameters}
+    mu, var = family.response_moments(mean, params, trials(fit))
     var = np.maximum(var, 1e-12)
     n = y.shape[1]
     obs_d = ((y - mu) ** 2 / var).sum(axis=1) / n
@@ -527,9 +522,7 @@ def dispersion_check(fit, *, prob: float = 0.95, draws: int | None = None, seed:
     r_lo, r_hi = interval_bounds(rep_d, prob)
     numbers = (f"Observed dispersion {np.median(obs_d):.2f} [{o_lo:.2f}, {o_hi:.2f}] vs replicated "
                f"{np.median(rep_d):.2f} [{r_lo:.2f}, {r_hi:.2f}] ({prob:.0%} intervals), p = {p_value:.3f}.")
-    remedy = ("Try family='negativebinomial' or an observation-level effect (1|obs)." if name == "poisson"
-              else "Try an observation-level effect (1|obs)." if name == "binomial"
-              else "Look for missing predictors or group effects, or outliers.")
+    remedy = family.dispersion_remedy
     if p_value < FLAG_LOW:
         verdict, msg = "overdispersed", f"The data vary more than the {name} model allows. {numbers} {remedy}"
     elif p_value > FLAG_HIGH:
@@ -774,14 +767,14 @@ def ranef_draws(fit, group=None) -> list[dict]:
     """
     terms = _group_terms(fit)
     if not terms:
-        raise ValueError(f"The model {fit.spec.formula.original!r} has no group-level terms.")
+        raise TermError(f"The model {fit.spec.formula.original!r} has no group-level terms.")
     wanted = None if group is None else ([group] if isinstance(group, str) else list(group))
     if wanted is not None:
         known = set(terms) | {t.split("|", 1)[1] for t in terms}
         unknown = [w for w in wanted if w not in known]
         if unknown:
             groups = sorted({t.split("|", 1)[1] for t in terms})
-            raise ValueError(f"No group term {', '.join(map(repr, unknown))}; groups: {', '.join(groups)}; "
+            raise TermError(f"No group term {', '.join(map(repr, unknown))}; groups: {', '.join(groups)}; "
                              f"terms: {', '.join(terms)}.")
     draws = fit.draws
     out = []
@@ -967,8 +960,8 @@ def variance_components(fit) -> list[str]:
     ['1|centre_sigma']
     """
     names = [f"{t}_sigma" for t in _group_terms(fit)]
-    if fit.spec.family.name == "gaussian":
-        names.append("sigma")
+    if fit.spec.family.residual_sd is not None:  # gaussian's sigma
+        names.append(fit.spec.family.residual_sd)
     return names
 
 
@@ -999,16 +992,16 @@ def prior_posterior_draws(fit, var_names: Sequence[str] | None = None, *, draws:
     >>> prior, post = pp["1|centre_sigma"]  # doctest: +SKIP
     """
     if fit.prior_only:
-        raise ValueError("This fit holds prior draws only; prior vs posterior needs a posterior fit.")
+        raise NoPosteriorError("This fit holds prior draws only; prior vs posterior needs a posterior fit.")
     names = variance_components(fit) if var_names is None else list(var_names)
     if not names:
-        raise ValueError(f"The model {fit.spec.formula.original!r} has no variance components (no group terms); "
+        raise TermError(f"The model {fit.spec.formula.original!r} has no variance components (no group terms); "
                          "pass var_names=[...] to compare other parameters.")
     prior = sample_prior(fit, draws, seed)["prior"].to_dataset()
     post = fit.draws
     missing = [n for n in names if n not in post or n not in prior]
     if missing:
-        raise ValueError(f"Unknown variables {', '.join(missing)}; available: {', '.join(map(str, post.data_vars))}.")
+        raise TermError(f"Unknown variables {', '.join(missing)}; available: {', '.join(map(str, post.data_vars))}.")
     out = {}
     for name in names:
         pr, po = prior[name], post[name]

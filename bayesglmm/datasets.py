@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayesglmm.errors import DataError, DatasetNotFoundError
+from bayesglmm.errors import DataError, DatasetNotFoundError, SettingsError
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -793,12 +793,12 @@ def load(
     """
     key = _check_name(name)
     if true_smoking_labels and key != "patients":
-        raise ValueError("true_smoking_labels= only applies to the 'patients' data set")
+        raise SettingsError("true_smoking_labels= only applies to the 'patients' data set")
     if key in _SIMULATED_DATASETS:
         simulate = _SIMULATED_DATASETS[key]
         return simulate() if seed is None else simulate(seed=seed)
     if seed is not None:
-        raise ValueError(f"seed= only applies to the simulated data sets, not {key!r}")
+        raise SettingsError(f"seed= only applies to the simulated data sets, not {key!r}")
     prepare = _FILE_DATASETS[key][1]
     _, path, notes = _search(data_dir, key)
     if path is None:

@@ -135,13 +135,11 @@ class NutpieEngine(Engine):
     name = "nutpie"
 
     def compile(self, model, var_names):
-        import nutpie
+        from bayesglmm.nutpie_compile import compile_numba
 
-        from bayesglmm import nutpie_speedups
-
-        with compile_flags(), nutpie_speedups.patched(), warnings.catch_warnings():
+        with compile_flags(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
-            return nutpie.compile_pymc_model(model, var_names=var_names, backend="numba")
+            return compile_numba(model, var_names)
 
     def draw(self, compiled, settings, data=None):
         import nutpie
@@ -220,10 +218,13 @@ def _shared_inputs(model) -> list:
 def inputs_model(spec, *, heldout: bool = False):
     """The spec's PyMC model with its data as named shared variables (inputs of the compiled code).
 
-    Every constant array of the graph that holds data becomes a shared variable: float
-    arrays of any size (design columns, QR factors, offsets, data-scaled prior vectors)
-    and integer arrays with one value per row (group indices, counts, trials); the
-    response is named :data:`RESPONSE`. The model and its log density are unchanged
+    Every constant of the graph that holds data becomes a shared variable: float arrays of
+    any size (design columns, QR factors, offsets, data-scaled prior vectors), integer
+    arrays with one value per row (group indices, counts, trials) and the scalar float
+    parameters of distributions (data-scaled prior scales and locations); the response is
+    named :data:`RESPONSE`. The compiled code then depends on the model's structure only
+    (and on the number of parameters, e.g. of group levels), not on the data's values or
+    number of rows, so the disk cache serves any data set of that structure. The model and its log density are unchanged
     (``tests/test_engine.py``); only the compiled code no longer contains the data.
 
     With ``heldout=True`` the model also gets the mask :data:`HELDOUT` (one value per row,
@@ -240,6 +241,10 @@ def inputs_model(spec, *, heldout: bool = False):
     import pymc as pm
     import pytensor
     from pymc.model.fgraph import ModelObservedRV, fgraph_from_model, model_from_fgraph
+    from pymc.distributions.distribution import SymbolicRandomVariable
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.graph.replace import clone_replace
+    from pytensor.tensor.random.op import RandomVariable
     from pytensor.tensor.variable import TensorConstant
 
     model = spec.pymc_model
@@ -255,8 +260,14 @@ def inputs_model(spec, *, heldout: bool = False):
     observed = {node.inputs[1] for node in fg.apply_nodes if isinstance(node.op, ModelObservedRV)}
     replacements = {}
     for node in fg.toposort():
+        parameters = isinstance(node.op, (RandomVariable, SymbolicRandomVariable))
         for value in node.inputs:
-            if not isinstance(value, TensorConstant) or value in replacements or value.ndim == 0:
+            if not isinstance(value, TensorConstant) or value in replacements:
+                continue
+            if value.ndim == 0:  # a distribution's scalar parameter (data-scaled priors); not structure
+                if parameters and value.dtype.startswith("float"):
+                    replacements[value] = pytensor.shared(value.data.copy(), shape=(),
+                                                          name=f"bayesglmm_data_{len(replacements)}")
                 continue
             per_row = value.data.shape[0] == n_obs
             if value in observed:
@@ -267,8 +278,12 @@ def inputs_model(spec, *, heldout: bool = False):
                 continue
             shape = tuple(None if per_row and axis == 0 else size for axis, size in enumerate(value.data.shape))
             replacements[value] = pytensor.shared(value.data.copy(), shape=shape, name=name)
-    fg.replace_all(tuple(replacements.items()), import_missing=True)
-    new = model_from_fgraph(fg, mutate_fgraph=True)
+    # Rebuilt rather than replaced in place: an in-place replacement keeps each constant's
+    # static shape through a SpecifyShape, which would put the number of rows back in the graph.
+    outputs = clone_replace(fg.outputs, replace=replacements, rebuild_strict=False)
+    rebuilt = FunctionGraph(outputs=outputs, clone=False)
+    rebuilt._coords, rebuilt._dim_lengths = fg._coords, fg._dim_lengths
+    new = model_from_fgraph(rebuilt, mutate_fgraph=True)
     for name, value in initial_values.items():
         new.set_initval(new[name], value)
     if heldout:

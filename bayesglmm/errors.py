@@ -2,7 +2,8 @@
 
 Every error a user can trigger by bad input derives from :class:`BayesGLMMError`, so
 ``except bg.BayesGLMMError`` catches them all; each also derives from the matching
-built-in type (``ValueError``, ``FileNotFoundError``) for code that expects those.
+built-in type (``ValueError``, ``TypeError``, ``KeyError``, ``FileNotFoundError``,
+``ImportError``, ``RuntimeError``) for code that expects those.
 """
 
 
@@ -31,8 +32,43 @@ class PriorError(BayesGLMMError, ValueError):
 
 
 class SettingsError(BayesGLMMError, ValueError):
-    """A sampler setting or option has an invalid value (names the argument and the valid values)."""
+    """A setting or option argument has an invalid value (names the argument and the valid values)."""
 
 
 class FitError(BayesGLMMError, RuntimeError):
     """A fit cannot be used for what was asked (e.g. comparing fits on different data)."""
+
+
+class NoPosteriorError(FitError, ValueError):
+    """The fit holds prior draws only (``prior_only=True``) where a posterior is needed."""
+
+
+class TermError(BayesGLMMError, ValueError):
+    """An argument names a term, group or variable the model does not have, or the model lacks the terms asked about."""
+
+
+class ArgumentError(BayesGLMMError, TypeError):
+    """A call got an unknown keyword argument, or an argument of a type it cannot use."""
+
+
+class UnknownModelError(BayesGLMMError, KeyError):
+    """A model comparison has no model of that name (lists the names it has)."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted, as a repr
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class MissingFileError(BayesGLMMError, FileNotFoundError):
+    """A file named by the user (a data CSV, a fit file) does not exist."""
+
+
+class MissingDependencyError(BayesGLMMError, ImportError):
+    """An optional package that the request needs is not installed (says how to install it)."""
+
+
+class ComputationError(BayesGLMMError, RuntimeError):
+    """A computation gave up (e.g. batch worker processes kept dying, or prior draws kept being rejected)."""
+
+
+class UpstreamVersionError(BayesGLMMError, RuntimeError):
+    """A library bayesglmm carries a faster copy of code from has changed that code (see bayesglmm.patching)."""

@@ -33,7 +33,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from bayesglmm.errors import SettingsError
+from bayesglmm.errors import ComputationError, MissingDependencyError, SettingsError
 
 DASK_INSTALL = "pip install 'bayesglmm[dask]'  (or: pip install 'dask[distributed]>=2026.8,<2026.9')"
 
@@ -222,7 +222,7 @@ class LocalExecutor(Executor):
                 _discard_pool(self.workers)
                 restarts += 1
                 if restarts > self.max_restarts and len(results) < len(tasks):
-                    raise RuntimeError(
+                    raise ComputationError(
                         f"{label}: worker processes died {restarts} times (out of memory?); "
                         f"{len(tasks) - len(results)} of {len(tasks)} tasks unfinished.")
         return {key: results[key] for key in tasks}
@@ -290,8 +290,8 @@ def _require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError as err:
-        raise ImportError(f"Running batches on Dask needs dask.distributed, which is not installed: "
-                          f"{DASK_INSTALL}.") from err
+        raise MissingDependencyError(f"Running batches on Dask needs dask.distributed, which is not installed: "
+                                     f"{DASK_INSTALL}.") from err
 
 
 _DEFAULT: list = []

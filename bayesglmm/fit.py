@@ -547,7 +547,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     settings.update(target_accept=target_accept, cores=cores)
     run = DrawSettings(draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, target_accept=target_accept,
                        low_rank=bool(low_rank), progressbar=progressbar)
-    compiled, _ = compiled_for(spec, engine)
+    compiled, settings["compile_seconds"] = compiled_for(spec, engine)
     with no_sampler_warnings():
         start = time.perf_counter()
         idata = finish(spec, engine.draw(compiled, run), seconds=time.perf_counter() - start)

@@ -9,7 +9,8 @@ where sigma_d^2 is the distribution-specific (residual) variance on the latent s
 
 * logit link (bernoulli, binomial, cumulative): pi^2/3 = 3.29, the variance of the
   standard logistic distribution (the course's formula); probit: 1; cloglog: pi^2/6;
-* gaussian: the residual variance sigma^2 (a posterior draw);
+* gaussian: the residual variance sigma^2 (a posterior draw); Student-t: its variance
+  sigma^2 nu / (nu - 2) (infinite, so ICC 0, for a draw with nu <= 2);
 * poisson: ln(1 + 1/lambda) (log-normal approximation), negative binomial:
   ln(1 + 1/lambda + 1/theta) with Bambi's ``alpha`` as theta, where
   lambda = exp(mean fixed-effect linear predictor + total group variance / 2), the mean
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesglmm.errors import FamilyError, FitError
+from bayesglmm.errors import FitError
 from bayesglmm.predict import _flat, fixed_predictor
 from bayesglmm.summary import Interval, describe_draws
 
@@ -105,40 +106,15 @@ def _intercept_variances(spec, ds) -> tuple[dict, list, list]:
 
 
 def _distribution_variance(spec, ds, total_group_var) -> tuple[np.ndarray | float, str]:
-    """The latent-scale residual variance (per draw or constant) and its description."""
-    fam, link = spec.family.name, spec.link
-    if fam in ("bernoulli", "binomial", "cumulative"):
-        v = spec.family.latent_variance(link)
-        if v is None:
-            raise FamilyError(f"No latent-scale variance is defined for {fam} with the {link} link.")
-        what = {"logit": "pi^2/3, the variance of the standard logistic distribution",
-                "probit": "1, the variance of the standard normal distribution",
-                "cloglog": "pi^2/6, the variance of the standard Gumbel distribution"}[link]
-        return v, f"sigma_d^2 = {what} ({v:.3f}): the latent {link} scale"
-    if fam == "gaussian":
-        if link != "identity":
-            raise FamilyError("The ICC of a gaussian model is defined for the identity link only; "
-                              f"this model uses the {link} link.")
-        if ds["sigma"].ndim != 2:
-            raise FamilyError("The ICC needs a single residual SD; this model lets sigma vary.")
-        return _flat(ds["sigma"]).reshape(-1) ** 2, "sigma_d^2 = sigma^2, the residual variance (per draw)"
-    if fam in ("poisson", "negativebinomial") and link == "log":
-        eta = fixed_predictor(spec, ds).mean(axis=1)  # mean over the fit's rows, offsets included
-        lam = np.exp(eta + total_group_var / 2)
-        if fam == "poisson":
-            return np.log1p(1 / lam), (
-                "sigma_d^2 = ln(1 + 1/lambda), the log-normal approximation for a Poisson response "
-                "(Nakagawa, Johnson & Schielzeth 2017),\n  lambda = exp(mean fixed-effect linear predictor over "
-                "the fit's rows, offsets included, + total group variance / 2), per draw"
-            )
-        theta = _flat(ds["alpha"]).reshape(-1)
-        return np.log1p(1 / lam + 1 / theta), (
-            "sigma_d^2 = ln(1 + 1/lambda + 1/theta), the log-normal approximation for a negative binomial "
-            "response (Nakagawa, Johnson & Schielzeth 2017), theta = Bambi's alpha,\n  lambda = exp(mean "
-            "fixed-effect linear predictor over the fit's rows, offsets included, + total group variance / 2), "
-            "per draw"
-        )
-    raise FamilyError(f"The ICC is not defined here for the {fam} family with the {link} link.")
+    """The latent-scale residual variance (per draw or constant) and its description.
+
+    The family computes it (:meth:`bayesglmm.families.Family.icc_residual_variance`) and
+    raises FamilyError, saying why, where the ICC is not defined.
+    """
+    def fixed_mean():  # mean over the fit's rows, offsets included
+        return fixed_predictor(spec, ds).mean(axis=1)
+
+    return spec.family.icc_residual_variance(spec.link, ds, fixed_mean, total_group_var)
 
 
 def _ancestors(factor: str, factors) -> list[str]:

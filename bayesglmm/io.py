@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from bayesglmm.errors import FitError
+from bayesglmm.errors import ArgumentError, FitError, MissingFileError
 
 FORMAT = "bayesglmm-fit"
 FORMAT_VERSION = 1
@@ -242,7 +242,7 @@ def _canonical(obj) -> bytes:
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    raise ArgumentError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _plain(obj, what: str):
@@ -494,7 +494,7 @@ def load(path):
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No fit file at {path}.")
+        raise MissingFileError(f"No fit file at {path}.")
     spec_json, files = _read_container(path)
     try:
         idata = _read_draws(path, spec_json, files)

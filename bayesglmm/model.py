@@ -7,6 +7,7 @@ nothing. The returned :class:`ModelSpec` is what every later step works from.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -15,11 +16,12 @@ from typing import Literal
 import bambi as bmb
 import numpy as np
 import pandas as pd
-from scipy import special
 
+from bayesglmm import bambi_speedups, formulae_speedups
 from bayesglmm.backend import GLMMBackend, intercept_absorber, parent_levels, qr_applicable
 from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
+from bayesglmm.request import ModelRequest
 from bayesglmm.formula import ParsedFormula, parse_formula
 from bayesglmm.priors import DEFAULT_LKJ_ETA, check_prior_names, check_prior_values, default_priors, describe, valid_prior_names
 from bayesglmm.validate import PreparedData, SeparationWarning, prepare_data, separated_columns
@@ -59,6 +61,10 @@ class ModelSpec:
         ``"plain"`` (as Bambi samples them).
     fixed_design_reason : str
         Why: the default, the user's choice, or what prevented QR.
+    request : ModelRequest
+        What was asked (:mod:`bayesglmm.request`): every rebuild of this model starts from it.
+    compiled : dict
+        This process's compiled forms of the model (:func:`bayesglmm.engine.compiled_for`).
     """
 
     formula: ParsedFormula
@@ -73,6 +79,8 @@ class ModelSpec:
     level_information: dict = field(default_factory=dict)
     fixed_design: str = "plain"
     fixed_design_reason: str = ""
+    request: ModelRequest | None = None
+    compiled: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pymc_model(self):
@@ -113,9 +121,7 @@ class ModelSpec:
 
 
 def _response_arrays(pd_frame: pd.DataFrame, pf: ParsedFormula, family: Family):
-    y = pd_frame[pf.response]
-    if family.response != "ordinal":
-        y = y.to_numpy(dtype=float)
+    y = family.response_array(pd_frame[pf.response])
     trials = pd_frame[pf.trials].to_numpy(dtype=float) if pf.trials else None
     return y, trials
 
@@ -159,54 +165,13 @@ class LevelInformation:
     score: float
 
 
-def _row_information(family_name: str, y, trials) -> np.ndarray:
-    """Fisher information of each row about its linear predictor, at the overall mean."""
-    if family_name == "binomial":
-        p = np.clip(y.sum() / trials.sum(), 0.01, 0.99)
-        return trials * p * (1 - p)
-    if family_name == "bernoulli":
-        p = np.clip(y.mean(), 0.01, 0.99)
-        return np.full(len(y), p * (1 - p))
-    if family_name in ("poisson", "negativebinomial"):
-        return np.maximum(y, 0.5)  # information about a log-rate ~ expected count
-    if family_name == "cumulative":
-        return np.full(len(y), 0.25)
-    return np.ones(len(y))  # gaussian, in units of the response SD
-
-
-def _within_variance(y, index, n_levels) -> float:
-    """Pooled within-level variance of a gaussian response, in units of its overall variance.
-
-    The residual variance is what limits the information about a level's mean; the overall
-    variance of ``y`` also holds the between-level spread (and the fixed effects'), and
-    using it instead undercounted the information of a correlated-slopes model by 3x.
-    """
-    ys = y / (y.std() or 1.0)
-    counts = np.bincount(index, minlength=n_levels)
-    means = np.bincount(index, weights=ys, minlength=n_levels) / np.maximum(counts, 1)
-    dof = len(ys) - int(np.count_nonzero(counts))
-    if dof < 1:
-        return 1.0
-    return float(max(((ys - means[index]) ** 2).sum() / dof, 1e-3))
-
-
-def _level_means(family_name: str, y, trials, exposure, index, n_levels) -> np.ndarray:
-    """Each level's mean response on the link scale (empirical, lightly regularised)."""
-    def total(w):
-        return np.bincount(index, weights=w, minlength=n_levels)
-
-    if family_name in ("binomial", "bernoulli"):
-        n = trials if trials is not None else np.ones(len(y))
-        return special.logit((total(y) + 0.5) / (total(n) + 1.0))
-    if family_name in ("poisson", "negativebinomial"):
-        return np.log((total(y) + 0.5) / total(exposure))
-    sd = y.std() or 1.0
-    return total(y / sd) / np.maximum(total(np.ones(len(y))), 1)
-
-
-def level_information(term, family_name: str, y, trials=None, exposure=None, parent_index=None,
+def level_information(term, family: str | Family, y, trials=None, exposure=None, parent_index=None,
                       child: tuple | None = None) -> LevelInformation:
     """Information per level, between-level SD and the score the "auto" rule uses.
+
+    The family gives each row's information (:meth:`~bayesglmm.families.Family.row_information`,
+    divided by its :meth:`~bayesglmm.families.Family.information_scale`) and the levels'
+    link-scale means (:meth:`~bayesglmm.families.Family.level_means`).
 
     Examples
     --------
@@ -221,16 +186,15 @@ def level_information(term, family_name: str, y, trials=None, exposure=None, par
     exposure = np.ones(len(y)) if exposure is None else np.asarray(exposure, dtype=float)
     index = term.group_index
     n_levels = int(index.max()) + 1
-    row_info = _row_information(family_name, y, trials)
-    if family_name == "gaussian":
-        row_info = row_info / _within_variance(y, index, n_levels)
+    family = get_family(family)
+    row_info = family.row_information(y, trials) / family.information_scale(y, index, n_levels)
     info = np.bincount(index, weights=row_info, minlength=n_levels)
-    means = _level_means(family_name, y, trials, exposure, index, n_levels)
+    means = family.level_means(y, trials, exposure, index, n_levels)
     if parent_index is not None:
         # A nested level's mean holds its parent's effect too (a doctor's, its hospital's):
         # measure the spread of the nested levels around their parents.
         n_parents = int(parent_index.max()) + 1
-        parent_means = _level_means(family_name, y, trials, exposure, parent_index, n_parents)
+        parent_means = family.level_means(y, trials, exposure, parent_index, n_parents)
         means = means - parent_means[parent_levels(index, parent_index)]
     noise = 1.0 / info
     if child is not None:
@@ -244,14 +208,13 @@ def level_information(term, family_name: str, y, trials=None, exposure=None, par
     return LevelInformation(round(median_info, 3), round(between**0.5, 3), round(median_info * between, 3))
 
 
-def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_priors):
+def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors):
     """Mark each group term centred or non-centred; return (labels, information)."""
     comp = bm.parameters[bm.family.likelihood.parent]
     correlated = {name for b in pf.correlated_blocks for name in b.term_names}
     offsets = [t.data.squeeze() for t in comp.offset_terms.values()]
     exposure = np.exp(sum(offsets)) if offsets else None
-    if family_name == "cumulative":
-        y = np.asarray(pd.Series(y).cat.codes, dtype=float)
+    y = family.information_response(y)
     labels, info = {}, {}
     terms = comp.group_specific_terms
     parents = {}
@@ -265,7 +228,7 @@ def _set_parameterization(bm, chosen, pf, family_name, y, trials, choice, user_p
         term = terms[name]
         parent = parents.get(name)
         child = next(((info[c].between_sd, terms[c].group_index) for c, p in parents.items() if p == name), None)
-        info[name] = level_information(term, family_name, y, trials, exposure,
+        info[name] = level_information(term, family, y, trials, exposure,
                                        terms[parent].group_index if parent else None, child)
     info = {name: info[name] for name in terms}
     for name, term in terms.items():
@@ -333,6 +296,26 @@ def _warn_separation(bm, y, trials, priors) -> None:
         )
 
 
+def _text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns (``object`` or pandas' ``str``) as categoricals, as Bambi converts them.
+
+    Bambi finds them with ``select_dtypes("object")``, which pandas 3 deprecates for ``str``
+    columns (a ``Pandas4Warning``; pandas 4 will leave them out); converting them first gives
+    Bambi the same frame it would have made, whatever pandas does.
+
+    Examples
+    --------
+    >>> _text_as_categories(pd.DataFrame({"a": ["x", "y"], "b": [1, 2]})).dtypes.astype(str).tolist()
+    ['category', 'int64']
+    """
+    text = [name for name, dtype in frame.dtypes.items() if dtype == object or isinstance(dtype, pd.StringDtype)]
+    if not text:
+        return frame
+    frame = frame.copy()
+    frame[text] = frame[text].apply(lambda column: column.astype("category"))
+    return frame
+
+
 def build_model(formula: str, data, family: str = "gaussian", *, link: str | None = None,
                 priors: dict | None = None, dropna: bool = False,
                 parameterization: Parameterization | dict = "auto", fixed_design: str = "auto") -> ModelSpec:
@@ -390,7 +373,7 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
 
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     pf = parse_formula(formula, data.columns)
-    if fam.response == "trials" and pf.trials is None:
+    if fam.needs_trials and pf.trials is None:
         raise FormulaError(f"A binomial model's response is written p(successes, trials), e.g. 'p(y, n) ~ x'; got {formula!r}.")
     prepared = prepare_data(data, pf, fam, dropna=dropna)
     user = dict(priors or {})
@@ -408,20 +391,22 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         try:
-            bm = bmb.Model(pf.bambi, prepared.frame, family=fam.name, link=link, dropna=False)
+            with formulae_speedups.patched():  # grouping factors as level codes, in this model only
+                bm = bmb.Model(pf.bambi, _text_as_categories(prepared.frame), family=fam.bambi_name, link=link,
+                               dropna=False)
         except (ValueError, TypeError, KeyError) as err:
             raise FormulaError(f"Bambi could not build {formula!r} with family {fam.name!r}: {err}") from err
     check_prior_names(user, valid_prior_names(bm, pf.blocks))
     check_prior_values(user)
     y, trials = _response_arrays(prepared.frame, pf, fam)
-    defaults = default_priors(bm, fam.name, link, y, trials)
+    defaults = default_priors(bm, fam, link, y, trials)
     chosen = {**defaults, **user}
     if isinstance(parameterization, dict):
         unknown = [k for k in parameterization if k not in bm.parameters[bm.family.likelihood.parent].group_specific_terms]
         if unknown:
             raise PriorError(f"parameterization names unknown group terms: {', '.join(unknown)}.")
-    labels, info = _set_parameterization(bm, chosen, pf, fam.name, y, trials, parameterization, user)
-    if fam.response in ("binary", "trials"):
+    labels, info = _set_parameterization(bm, chosen, pf, fam, y, trials, parameterization, user)
+    if fam.can_separate:
         _warn_separation(bm, y, trials, chosen)
     bm.set_priors(priors=chosen)
     _label_intercept_absorber(bm, pf, labels)
@@ -437,7 +422,10 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     bm.backend = GLMMBackend(pf.blocks, etas, design)
     bm.backend.build(bm)
     bm.built = True
-    return ModelSpec(pf, fam, link, prepared, bm, chosen, sources, etas, labels, info, design, reason)
+    bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only
+    request = ModelRequest(formula, fam.name, link, dict(priors or {}), bool(dropna),
+                           copy.deepcopy(parameterization), fixed_design)
+    return ModelSpec(pf, fam, link, prepared, bm, chosen, sources, etas, labels, info, design, reason, request)
 
 
 def _fixed_design(bm, wanted: str) -> tuple[str, str]:
@@ -462,10 +450,8 @@ def _fixed_design(bm, wanted: str) -> tuple[str, str]:
 
 
 def family_of(spec: ModelSpec) -> str:
-    """Family and link as text, e.g. ``binomial (logit)``."""
-    if spec.family.name not in ("gaussian",) or spec.link != "identity":
-        return f"{spec.family.name} ({spec.link} link)"
-    return "gaussian (identity link)"
+    """Family and link as text, e.g. ``binomial (logit link)``."""
+    return f"{spec.family.name} ({spec.link} link)"
 
 
 __all__ = ["ModelSpec", "build_model", "FamilyError"]

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from bayesglmm import checks
+from bayesglmm.errors import SettingsError, TermError
 
 OBSERVED_COLOR = "black"
 REPLICATED_COLOR = "#3b75af"
@@ -192,7 +193,7 @@ def _predictive_figure(fit, yrep, kind, *, source: str, group, hue, prob, stats,
     if kind == "stats":
         rs = checks.replicated_statistics(fit, stats, None, yrep=yrep)
         if rs.empty:
-            raise ValueError(f"None of the statistics {list(stats)} applies to this response.")
+            raise SettingsError(f"None of the statistics {list(stats)} applies to this response.")
         fig, axes = _grid(len(rs), figsize, panel=(4.0, 3.2))
         for ax, row in zip(axes, rs.itertuples(index=False)):
             _draw_stat(ax, row, what)
@@ -224,7 +225,7 @@ def _predictive_figure(fit, yrep, kind, *, source: str, group, hue, prob, stats,
         ax.set_title(f"{label}: empirical CDF\n{formula}")
     else:
         plt.close(fig)
-        raise ValueError(f"kind must be one of {', '.join(PPC_KINDS)}; got {kind!r}.")
+        raise SettingsError(f"kind must be one of {', '.join(PPC_KINDS)}; got {kind!r}.")
     fig.tight_layout()
     return fig
 
@@ -281,7 +282,7 @@ def plot_ppc(fit, kind: str | None = None, *, group=None, hue=None, draws: int |
     """
     kind = _default_kind(fit) if kind is None else kind
     if kind not in PPC_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(PPC_KINDS)}; got {kind!r}.")
+        raise SettingsError(f"kind must be one of {', '.join(PPC_KINDS)}; got {kind!r}.")
     if kind == "dispersion":
         return _dispersion_figure(fit, checks.dispersion_check(fit, prob=prob, draws=draws, seed=seed), figsize)
     yrep = checks.posterior_predictive(fit, draws=draws, seed=seed)
@@ -343,7 +344,7 @@ def plot_prior_predictive(fit, kind: str | None = None, *, draws: int = 500, see
     if kind is None:
         kind = "density" if fit.spec.family.response == "real" else "bars"
     if kind not in PPC_KINDS or kind == "dispersion":
-        raise ValueError(f"kind must be one of {', '.join(k for k in PPC_KINDS if k != 'dispersion')}; got {kind!r}.")
+        raise SettingsError(f"kind must be one of {', '.join(k for k in PPC_KINDS if k != 'dispersion')}; got {kind!r}.")
     yrep = checks.prior_predictive(fit, draws=draws, seed=seed)
     return _predictive_figure(fit, yrep, kind, source="prior", group=group, hue=hue, prob=prob,
                               stats=("mean", "sd", "zeros", "max"), figsize=figsize, max_bars=max_bars)
@@ -537,7 +538,7 @@ def _trace_variables(fit, var_names):
         names = list(var_names)
     missing = [n for n in names if n not in draws]
     if var_names is not None and missing:
-        raise ValueError(f"Unknown variables {', '.join(missing)}; available: {', '.join(map(str, draws.data_vars))}.")
+        raise TermError(f"Unknown variables {', '.join(missing)}; available: {', '.join(map(str, draws.data_vars))}.")
     out = []
     for name in [n for n in names if n in draws]:
         da = draws[name]
@@ -584,7 +585,7 @@ def plot_trace(fit, var_names: Sequence[str] | None = None, *, max_rows: int = 1
     """
     rows = _trace_variables(fit, var_names)[:max_rows]
     if not rows:
-        raise ValueError("No parameters to plot.")
+        raise TermError("No parameters to plot.")
     diag = None if fit.diagnostics is None else fit.diagnostics.table
     fig, axes = plt.subplots(len(rows), 2, figsize=figsize or (10, 1.9 * len(rows) + 0.8), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 2]})

@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special, stats
+from scipy import stats
 
-from bayesglmm.errors import DataError, FamilyError
+from bayesglmm.errors import DataError, FamilyError, SettingsError
+from bayesglmm.families import link_functions
 from bayesglmm.summary import interval_bounds
 
 KINDS = ("conditional", "typical", "marginal", "new_group")
@@ -69,23 +70,14 @@ _MAX_SHOWN = 5
 
 # ----------------------------------------------------------------------------- links
 def inverse_link(link: str):
-    """The inverse link as a NumPy function.
+    """The inverse link as a NumPy function (:data:`bayesglmm.families.LINKS`).
 
     Examples
     --------
     >>> float(inverse_link("logit")(0.0))
     0.5
     """
-    funcs = {
-        "identity": lambda x: x,
-        "log": np.exp,
-        "logit": special.expit,
-        "probit": special.ndtr,
-        "cloglog": lambda x: -np.expm1(-np.exp(x)),
-    }
-    if link not in funcs:
-        raise FamilyError(f"Predictions are not implemented for the {link!r} link.")
-    return funcs[link]
+    return link_functions(link)[1]
 
 
 def link_function(link: str):
@@ -96,16 +88,7 @@ def link_function(link: str):
     >>> float(link_function("logit")(0.5))
     0.0
     """
-    funcs = {
-        "identity": lambda m: m,
-        "log": np.log,
-        "logit": special.logit,
-        "probit": special.ndtri,
-        "cloglog": lambda m: np.log(-np.log1p(-m)),
-    }
-    if link not in funcs:
-        raise FamilyError(f"Predictions are not implemented for the {link!r} link.")
-    return funcs[link]
+    return link_functions(link)[0]
 
 
 # ----------------------------------------------------------------------------- draws
@@ -122,7 +105,7 @@ def _sample_index(ds, draws) -> np.ndarray | None:
     if draws is None or draws >= total:
         return None
     if not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise ValueError(f"draws must be a positive whole number or None; got {draws!r}.")
+        raise SettingsError(f"draws must be a positive whole number or None; got {draws!r}.")
     return np.unique(np.linspace(0, total - 1, int(draws)).round().astype(int))
 
 
@@ -524,51 +507,28 @@ def _marginal_mean(eta: np.ndarray, var: np.ndarray, link: str) -> np.ndarray:
 
 
 def _family_params(spec, ds, idx):
-    fam = spec.family.name
-    if fam == "gaussian":
-        return {"sigma": _flat(ds["sigma"], idx).reshape(-1, 1)}
-    if fam == "negativebinomial":
-        return {"alpha": _flat(ds["alpha"], idx).reshape(-1, 1)}
-    return {}
-
-
-def _simulate(spec, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:
-    fam = spec.family.name
-    if fam == "gaussian":
-        return rng.normal(mu, params["sigma"])
-    if fam == "bernoulli":
-        return rng.binomial(1, np.clip(mu, 0, 1)).astype(float)
-    if fam == "binomial":
-        return rng.binomial(np.broadcast_to(trials.astype(np.int64), mu.shape), np.clip(mu, 0, 1)).astype(float)
-    if fam == "poisson":
-        return rng.poisson(mu).astype(float)
-    if fam == "negativebinomial":
-        alpha = np.broadcast_to(params["alpha"], mu.shape)
-        return rng.negative_binomial(alpha, alpha / (alpha + mu)).astype(float)
-    raise FamilyError(f"Posterior predictive draws are not implemented for the {fam} family.")
+    """The family's parameters besides the mean, (samples, 1) each, for its ``simulate``."""
+    return {name: _flat(ds[name], idx).reshape(-1, 1) for name in spec.family.aux_parameters}
 
 
 def _check_args(fit, kind, scale, prob):
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}.")
+        raise SettingsError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}.")
     if scale not in SCALES:
-        raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
+        raise SettingsError(f"scale must be 'response' or 'link'; got {scale!r}.")
     if not 0 < prob < 1:
-        raise ValueError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
-    if fit.spec.family.name == "cumulative" and scale == "response":
-        raise FamilyError(
-            "Response-scale predictions of cumulative (ordinal) models, one probability per category, are not "
-            "implemented; scale='link' gives the latent linear predictor (without the cut-points)."
-        )
+        raise SettingsError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
+    fit.spec.family.check_prediction_scale(scale)
 
 
 def _compute(fit, nd: _NewData, kind: str, scale: str, idx, rng, predictive: bool):
     """Yield (rows, {"mean": (s, r), "predictive": (s, r)}) chunk by chunk."""
     spec = fit.spec
     link = spec.link
+    g, g_inv = spec.family.link_function(link), spec.family.inverse_link(link)
     plan = _plan(fit, nd, kind, idx, rng)
     params = _family_params(spec, fit.draws, idx) if predictive else {}
-    simulate = predictive and scale == "response" and not (spec.family.name == "binomial" and nd.trials is None)
+    simulate = predictive and scale == "response" and spec.family.can_simulate(nd.trials)
     size = max(1, _CHUNK_ELEMENTS // max(plan.s, 1))
     for start in range(0, len(nd.frame), size):
         rows = slice(start, min(start + size, len(nd.frame)))
@@ -576,16 +536,16 @@ def _compute(fit, nd: _NewData, kind: str, scale: str, idx, rng, predictive: boo
         out = {}
         if kind == "marginal":
             mu = _marginal_mean(eta, var, link)
-            out["mean"] = mu if scale == "response" else link_function(link)(mu)
+            out["mean"] = mu if scale == "response" else g(mu)
         else:
-            out["mean"] = inverse_link(link)(eta) if scale == "response" else eta
+            out["mean"] = g_inv(eta) if scale == "response" else eta
         if simulate:
             if kind == "marginal":
-                mu_new = inverse_link(link)(eta + np.sqrt(var) * rng.standard_normal(eta.shape))
+                mu_new = g_inv(eta + np.sqrt(var) * rng.standard_normal(eta.shape))
             else:
                 mu_new = out["mean"]
             trials = None if nd.trials is None else nd.trials[rows]
-            out["predictive"] = _simulate(spec, mu_new, params, trials, rng)
+            out["predictive"] = spec.family.simulate(mu_new, params, trials, rng)
         yield rows, out
 
 
@@ -704,7 +664,7 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
     n = len(nd.frame)
     stats_ = {c: np.full(n, np.nan) for c in ("mean", "median", "lower", "upper", "pred_lower", "pred_upper")}
     q = [(1 - prob) / 2, (1 + prob) / 2]
-    method = "linear" if fit.spec.family.name == "gaussian" else "inverted_cdf"  # counts stay whole
+    method = "inverted_cdf" if fit.spec.family.discrete else "linear"  # counts stay whole
     has_pred = False
     for rows, res in chunks:
         mean = res["mean"]
@@ -720,7 +680,7 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
         out[c] = stats_[c]
     if has_pred:
         out["pred_lower"], out["pred_upper"] = stats_["pred_lower"], stats_["pred_upper"]
-        if fit.spec.family.name == "binomial":
+        if fit.spec.family.needs_trials:
             out["pred_prop_lower"] = stats_["pred_lower"] / nd.trials
             out["pred_prop_upper"] = stats_["pred_upper"] / nd.trials
     out.attrs.update(kind=kind, scale=scale, prob=prob)
@@ -805,10 +765,8 @@ def population_averaged_ratio(fit, term: str, data=None, prob: float = 0.95) -> 
     """
     spec = fit.spec
     if not 0 < prob < 1:
-        raise ValueError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
-    if spec.link not in ("logit", "log") or spec.family.name == "cumulative":
-        raise FamilyError(f"Population-averaged ratios are for logit (odds) or log (rate) links; this model is "
-                          f"{spec.family.name} with the {spec.link} link.")
+        raise SettingsError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
+    ratio_of = spec.family.averaged_ratio(spec.link)  # FamilyError for links without a ratio
     col, ref, target, coef, pos = _binary_contrast(fit, term)
     nd = _prepare(fit, data, "marginal", need_trials=False)
     if col not in nd.frame.columns:
@@ -828,10 +786,7 @@ def population_averaged_ratio(fit, term: str, data=None, prob: float = 0.95) -> 
         res = _collect(_compute(fit, sub, "marginal", "response", None, rng, predictive=False))
         means.append(res["mean"].mean(axis=1))
     p0, p1 = means
-    if spec.link == "logit":
-        pa = (p1 / (1 - p1)) / (p0 / (1 - p0))
-    else:
-        pa = p1 / p0
+    pa = ratio_of(p0, p1)
     cond = np.exp(_flat(ds[coef]).reshape(p0.shape[0], -1)[:, pos])
     kind = spec.family.ratio_label.get(spec.link, "ratio")
     rows = {}

@@ -1,8 +1,8 @@
 """Default priors: weakly informative, scaled to the data, written down.
 
 The defaults follow rstanarm's autoscaling (Gelman et al. 2008, doi:10.1214/08-AOAS191;
-rstanarm's "Prior distributions" vignette). With ``s_y = sd(y)`` for a gaussian response
-and ``s_y = 1`` on the link scale of every other family, and ``sd(x_j)`` the standard
+rstanarm's "Prior distributions" vignette). With ``s_y = sd(y)`` for a gaussian (and Student-t)
+response and ``s_y = 1`` on the link scale of every other family, and ``sd(x_j)`` the standard
 deviation of design column ``j`` (a dummy column included):
 
 =========================  ====================================================
@@ -18,8 +18,10 @@ group SD, slope on x       HalfNormal(2.5 * s_y / sd(x))
 correlation matrix         LKJ(eta = 1) (uniform over correlation matrices)
 ordinal cut-points         Normal(link(cumulative share of each category), 2.5),
                            ordered
-gaussian residual SD       HalfStudentT(4, sd(y)) (Bambi's)
+gaussian residual SD,      HalfStudentT(4, sd(y)) (Bambi's)
+Student-t scale sigma
 negative binomial alpha    HalfCauchy(1) (Bambi's)
+Student-t nu               Gamma(2, 0.1) (Bambi's and brms's)
 =========================  ====================================================
 
 Bambi's own defaults give logit-scale coefficients of factors a Normal(0, 1), which pulls
@@ -33,33 +35,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from bambi import Prior
-from scipy import special
 
 from bayesglmm.errors import DataError, PriorError
+from bayesglmm.families import Family, get_family
+from bayesglmm.families.base import SCALE
 
-SCALE = 2.5
 DEFAULT_LKJ_ETA = 1.0
 
 
-def _link_fn(link: str):
-    return {
-        "identity": lambda p: p,
-        "log": np.log,
-        "logit": special.logit,
-        "probit": special.ndtri,
-        "cloglog": lambda p: np.log(-np.log1p(-p)),
-    }[link]
+def response_scale(family: str | Family, y: np.ndarray) -> float:
+    """``s_y``: sd of the response for gaussian models, 1 on every other link scale.
+
+    The family decides (:meth:`bayesglmm.families.Family.response_scale`).
+    """
+    return get_family(family).response_scale(y)
 
 
-def response_scale(family_name: str, y: np.ndarray) -> float:
-    """``s_y``: sd of the response for gaussian models, 1 on every other link scale."""
-    if family_name == "gaussian":
-        sd = float(np.std(y))
-        return sd if sd > 0 else 1.0
-    return 1.0
-
-
-def intercept_location(family_name: str, link: str, y, trials=None, offset=None) -> float:
+def intercept_location(family: str | Family, link: str, y, trials=None, offset=None) -> float:
     """Prior mean of the intercept: the link of the overall mean response.
 
     Examples
@@ -67,20 +59,7 @@ def intercept_location(family_name: str, link: str, y, trials=None, offset=None)
     >>> round(intercept_location("binomial", "logit", np.array([1, 2]), trials=np.array([4, 4])), 3)
     -0.511
     """
-    y = np.asarray(y, dtype=float)
-    if family_name in ("binomial",):
-        p = y.sum() / np.asarray(trials, dtype=float).sum()
-    elif family_name == "bernoulli":
-        p = y.mean()
-    elif family_name in ("poisson", "negativebinomial"):
-        exposure = np.exp(offset).sum() if offset is not None else len(y)
-        return float(np.log(max(y.sum(), 0.5) / exposure))
-    else:
-        p = y.mean()
-        if link == "log":
-            return float(np.log(p)) if p > 0 else 0.0
-        return float(p)
-    return float(_link_fn(link)(np.clip(p, 0.01, 0.99)))
+    return get_family(family).intercept_location(link, y, trials, offset)
 
 
 def _column_sd(values: np.ndarray, label: str) -> np.ndarray:
@@ -95,15 +74,18 @@ def _column_sd(values: np.ndarray, label: str) -> np.ndarray:
     return sd
 
 
-def default_priors(bmb_model, family_name: str, link: str, response, trials=None) -> dict:
+def default_priors(bmb_model, family: str | Family, link: str, response, trials=None) -> dict:
     """Default priors for every term of a (not yet built) Bambi model.
 
     Parameters
     ----------
     bmb_model : bambi.Model
         The model whose terms get priors.
-    family_name, link : str
-        The family and link.
+    family : str or Family
+        The family (its object decides the response scale, the intercept's location
+        and any priors of its own parameters, e.g. ordinal cut-points).
+    link : str
+        The link.
     response, trials : array-like
         The response (and trials) used to scale the priors.
 
@@ -120,8 +102,9 @@ def default_priors(bmb_model, family_name: str, link: str, response, trials=None
     >>> round(float(default_priors(m, "bernoulli", "logit", df["y"])["x"].args["sigma"]), 3)
     2.236
     """
+    fam = get_family(family)
     comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
-    s_y = response_scale(family_name, np.asarray(response, dtype=float) if family_name != "cumulative" else np.zeros(1))
+    s_y = fam.response_scale(response)
     priors: dict = {}
     for name, term in comp.common_terms.items():
         sd = _column_sd(term.data, name)
@@ -129,7 +112,7 @@ def default_priors(bmb_model, family_name: str, link: str, response, trials=None
         priors[name] = Prior("Normal", mu=0.0 if sigma.size == 1 else np.zeros(sigma.size), sigma=_squeeze(sigma))
     if comp.intercept_term is not None:
         offset = sum(t.data.squeeze() for t in comp.offset_terms.values()) if comp.offset_terms else None
-        mu = intercept_location(family_name, link, response, trials, offset)
+        mu = fam.intercept_location(link, response, trials, offset)
         priors["Intercept"] = Prior("Normal", mu=mu, sigma=SCALE * s_y)
     for name, term in comp.group_specific_terms.items():
         if term.kind == "intercept":
@@ -137,20 +120,8 @@ def default_priors(bmb_model, family_name: str, link: str, response, trials=None
         else:
             sd_scale = _squeeze(SCALE * s_y / _column_sd(term.predictor, name))
         priors[name] = Prior("Normal", mu=0.0, sigma=Prior("HalfNormal", sigma=sd_scale))
-    if family_name == "cumulative":
-        priors["threshold"] = _threshold_prior(response, link)
+    priors.update(fam.extra_priors(response, link))
     return priors
-
-
-def _threshold_prior(response, link: str) -> Prior:
-    import pymc as pm  # the ordered transform lives in PyMC
-
-    codes = pd.Series(response).cat.codes.to_numpy() if isinstance(getattr(response, "dtype", None), pd.CategoricalDtype) else np.asarray(response)
-    counts = np.bincount(codes - codes.min())
-    cum = np.cumsum(counts)[:-1] / counts.sum()
-    mu = np.round(_link_fn(link)(np.clip(cum, 0.01, 0.99)), 3)
-    mu = mu + np.arange(mu.size) * 1e-3  # strictly increasing start for the ordered transform
-    return Prior("Normal", mu=mu, sigma=SCALE, transform=pm.distributions.transforms.ordered)
 
 
 def _squeeze(a):

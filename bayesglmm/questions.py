@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from bayesglmm.compare import Comparison, compare
+from bayesglmm.errors import SettingsError, TermError
 from bayesglmm.summary import _elements, interval_bounds
 
 # Decision thresholds (see the module docstring).
@@ -272,11 +273,11 @@ def random_effects_needed(glm_fit, glmm_fit, *, sd_min: float | None = None, pro
     Random effects are needed: the GLMM's elpd is higher by 29.5 (SE 13.9, 2.1 SE) and ...
     """
     if not glmm_fit.spec.formula.blocks:
-        raise ValueError(f"glmm_fit has no group-level effects ({glmm_fit.spec.formula.original!r}).")
+        raise TermError(f"glmm_fit has no group-level effects ({glmm_fit.spec.formula.original!r}).")
     # Only the SDs of the group terms the smaller model lacks speak for adding them.
     added = _sd_names(glmm_fit) - _sd_names(glm_fit)
     if not added:
-        raise ValueError(f"glmm_fit ({glmm_fit.spec.formula.original!r}) has no group term that glm_fit "
+        raise TermError(f"glmm_fit ({glmm_fit.spec.formula.original!r}) has no group term that glm_fit "
                          f"({glm_fit.spec.formula.original!r}) lacks.")
     comparison = compare({"GLM": glm_fit, "GLMM": glmm_fit}, **compare_kwargs)
     d, se = comparison.difference("GLMM", "GLM")
@@ -312,12 +313,12 @@ def _term_elements(fit, term: str):
     names = (["Intercept"] if comp.intercept_term is not None else []) + list(comp.common_terms)
     base = term.split("[")[0]
     if base not in names:
-        raise ValueError(f"No fixed term {term!r} in {fit.spec.formula.original!r}; fixed terms: {', '.join(names)}.")
+        raise TermError(f"No fixed term {term!r} in {fit.spec.formula.original!r}; fixed terms: {', '.join(names)}.")
     out = [(base + suffix, values) for suffix, _, values in _elements(fit.draws[base])]
     if "[" in term:
         out = [(label, values) for label, values in out if label == term]
         if not out:
-            raise ValueError(f"No coefficient {term!r}; coefficients of {base!r}: "
+            raise TermError(f"No coefficient {term!r}; coefficients of {base!r}: "
                              f"{', '.join(label for label, _ in _term_elements(fit, base))}.")
     return base, out
 
@@ -369,17 +370,17 @@ def fixed_effect_needed(with_fit, without_fit, term: str, rope=(0.9, 1.1), *, ro
     except ValueError:
         pass
     else:
-        raise ValueError(f"without_fit also has the term {base!r} ({without_fit.spec.formula.original!r}).")
+        raise TermError(f"without_fit also has the term {base!r} ({without_fit.spec.formula.original!r}).")
     ratio_label = spec.family.ratio_label.get(spec.link)
     if rope_coef is None and ratio_label is None:
-        raise ValueError(
+        raise SettingsError(
             f"exp(coefficient) has no ratio meaning with the {spec.link} link: give the region of practical "
             "equivalence on the coefficient's scale, rope_coef=(low, high)."
         )
     use_ratio = rope_coef is None
     lo_rope, hi_rope = (rope if use_ratio else rope_coef)
     if not lo_rope < hi_rope:
-        raise ValueError(f"The region of practical equivalence must be (low, high) with low < high; got {(lo_rope, hi_rope)}.")
+        raise SettingsError(f"The region of practical equivalence must be (low, high) with low < high; got {(lo_rope, hi_rope)}.")
 
     comparison = compare({f"with {base}": with_fit, f"without {base}": without_fit}, **compare_kwargs)
     d, se = comparison.difference(f"with {base}", f"without {base}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bayesglmm.backend import corr_dims
+from bayesglmm.errors import SettingsError
 
 Interval = Literal["eti", "hdi"]
 STAT_COLUMNS = ["mean", "sd", "median", "lower", "upper"]
@@ -31,7 +32,7 @@ def interval_bounds(draws: np.ndarray, prob: float = 0.95, interval: Interval = 
     (25.0, 75.0)
     """
     if not 0 < prob < 1:
-        raise ValueError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
+        raise SettingsError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
     draws = np.asarray(draws, dtype=float).ravel()
     if interval == "eti":
         lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2])
@@ -39,7 +40,7 @@ def interval_bounds(draws: np.ndarray, prob: float = 0.95, interval: Interval = 
     if interval == "hdi":
         bounds = az.hdi(draws, prob=prob)
         return float(bounds[0]), float(bounds[1])
-    raise ValueError(f"interval must be 'eti' (equal-tailed) or 'hdi' (highest density); got {interval!r}.")
+    raise SettingsError(f"interval must be 'eti' (equal-tailed) or 'hdi' (highest density); got {interval!r}.")
 
 
 def describe_draws(draws, prob: float = 0.95, interval: Interval = "eti") -> dict:
@@ -132,9 +133,10 @@ def varcorr_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval =
             values = da.sel({dim_a: labels[i], dim_b: labels[j]}).values
             rows.append({"group": str(var)[: -len("_corr")], "effect": f"cor({labels[i]}, {labels[j]})", "kind": "cor",
                          "label": f"{var}[{labels[i]}, {labels[j]}]", **describe_draws(values, prob, interval)})
-    if spec.family.name == "gaussian" and "sigma" in draws:
-        rows.append({"group": "Residual", "effect": "", "kind": "sd", "label": "sigma",
-                     **describe_draws(draws["sigma"].values, prob, interval)})
+    residual = spec.family.residual_sd  # gaussian's sigma; None when the family has no residual SD
+    if residual is not None and residual in draws:
+        rows.append({"group": "Residual", "effect": "", "kind": "sd", "label": residual,
+                     **describe_draws(draws[residual].values, prob, interval)})
     cols = ["group", "effect", "kind", "label", *STAT_COLUMNS]
     return _with_diagnostics(rows, diagnostics) if rows else pd.DataFrame(columns=cols)
 
@@ -177,7 +179,7 @@ def ratio_table(spec, draws, prob=0.95, interval: Interval = "eti") -> pd.DataFr
     Columns: ``ratio`` (posterior median of exp(b)), ``mean``, ``lower``, ``upper``,
     ``p_above_1`` (posterior probability that the ratio exceeds 1) and ``kind``.
     """
-    label = spec.family.ratio_label.get(spec.link)
+    label = spec.family.ratio_name(spec.link)
     if label is None:
         from bayesglmm.errors import FamilyError
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bayesglmm.errors import DataError
-from bayesglmm.families import Family
 from bayesglmm.formula import ParsedFormula
+
+if TYPE_CHECKING:  # the families call this module's checks
+    from bayesglmm.families import Family
 
 _MAX_ROWS_SHOWN = 5
 
@@ -95,62 +98,12 @@ def check_missing(frame: pd.DataFrame, columns) -> None:
 
 
 def check_response(frame: pd.DataFrame, pf: ParsedFormula, family: Family) -> pd.DataFrame:
-    """Check the response (and trials) against the family; return the frame with it converted."""
-    col = pf.response
-    y = frame[col]
-    if family.response == "ordinal":
-        return _check_ordinal(frame, col)
-    if family.response == "binary":
-        if pd.api.types.is_bool_dtype(y):
-            frame[col] = y.astype(int)
-            return frame
-        if not pd.api.types.is_numeric_dtype(y):
-            raise DataError(
-                f"Column {col!r} is the response of a bernoulli model and must be 0/1 or True/False; "
-                f"it holds text ({_first_bad(y, np.ones(len(y), bool))}). Convert it explicitly, "
-                f"e.g. data[{col!r}] = (data[{col!r}] == 'yes').astype(int)."
-            )
-        bad = ~y.isin([0, 1])
-        if bad.any():
-            raise DataError(
-                f"Column {col!r} is the response of a bernoulli model and must be 0 or 1; "
-                f"found {_first_bad(y, bad)}. For counts out of trials use family='binomial' "
-                "with p(successes, trials)."
-            )
-        return frame
-    y = _numeric(y, col, "the response")
-    _check_finite(y, col)
-    if family.response in ("count", "trials"):
-        bad = (y < 0) | (y != np.round(y))
-        if bad.any():
-            raise DataError(
-                f"Column {col!r} is the response of a {family.name} model and must hold "
-                f"non-negative whole numbers; found {_first_bad(frame[col], bad)}."
-            )
-        frame[col] = y.astype(np.int64)
-    if family.response == "trials":
-        if pf.trials is None:
-            raise DataError(
-                f"A binomial model needs the number of trials: write the response as "
-                f"p({col}, n_column), e.g. 'p(y, n) ~ treat'."
-            )
-        n = _numeric(frame[pf.trials], pf.trials, "the number of trials")
-        _check_finite(n, pf.trials)
-        bad = (n < 1) | (n != np.round(n))
-        if bad.any():
-            raise DataError(
-                f"Column {pf.trials!r} holds the number of trials and must be whole numbers of at "
-                f"least 1; found {_first_bad(frame[pf.trials], bad)}."
-            )
-        over = frame[col].to_numpy() > n.to_numpy()
-        if over.any():
-            first = np.flatnonzero(over)[0]
-            raise DataError(
-                f"Successes exceed trials: column {col!r} = {frame[col].iloc[first]} > column "
-                f"{pf.trials!r} = {frame[pf.trials].iloc[first]} at {_rows(frame.index[over])}."
-            )
-        frame[pf.trials] = n.astype(np.int64)
-    return frame
+    """Check the response (and trials) against the family; return the frame with it converted.
+
+    Each family checks its own response (:meth:`bayesglmm.families.Family.check_response`),
+    naming the column, the first bad value and its rows.
+    """
+    return family.check_response(frame, pf)
 
 
 def _check_ordinal(frame: pd.DataFrame, col: str) -> pd.DataFrame:
@@ -204,7 +157,7 @@ def check_groups(frame: pd.DataFrame, pf: ParsedFormula, family: Family, notes: 
                 "model's rows: a group-level variance cannot be estimated from one group. "
                 "Drop the term or check the data."
             )
-        if levels == len(frame) and family.response in ("binary", "real", "ordinal"):
+        if levels == len(frame) and not family.observation_level_effect:
             raise DataError(
                 f"Grouping factor {col!r} has a different level on every row ({levels} levels for "
                 f"{len(frame)} rows): with a {family.name} response an observation-level effect "

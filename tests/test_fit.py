@@ -275,7 +275,7 @@ def test_fast_group_effect_product_equals_bambis(mc_glmm, mc):
 
     bm = mc_glmm.spec.bambi_model
     posterior = mc_glmm.idata["posterior"].to_dataset().isel(draw=slice(0, 50))
-    component = bm.components[bm.family.likelihood.parent]
+    component = bm.parameters[bm.family.likelihood.parent]  # a bambi_speedups.FastComponent
     args = (posterior, None, True, ("chain", "draw"), ("__obs__", "__variables__"), False, None)
     ours = bambi_speedups.predict_group_specific(component, *args)
     bambis = bambi_speedups.BAMBI_PREDICT_GROUP_SPECIFIC(component, *args)

@@ -26,29 +26,17 @@ def _data(seed=0, n=60):
 FORMULA = "y ~ x + (1 + x|g) + (1|h) + (0 + c|g) + (1|k) + (1|`a:b`)"
 
 
-@contextlib.contextmanager
-def _methods(patched: bool):
-    """GroupSpecificTerm with the patch's methods, or with formulae's own, for the block."""
-    term = fm.terms.terms.GroupSpecificTerm
-    saved = term.set_data, term.eval_new_data
-    if patched:
-        term.set_data, term.eval_new_data = fs.set_data, fs.eval_new_data
-    else:
-        term.set_data, term.eval_new_data = fs.FORMULAE_SET_DATA, fs.FORMULAE_EVAL_NEW_DATA
-    try:
-        yield
-    finally:
-        term.set_data, term.eval_new_data = saved
-
-
 def _design(formula, data, patched: bool):
-    with _methods(patched):
+    """A design built inside :func:`fs.patched` (level codes) or as formulae builds it."""
+    with fs.patched() if patched else contextlib.nullcontext():
         return fm.design_matrices(formula, data)
 
 
 def _with(method, new, patched: bool):
-    with _methods(patched):
-        return method(new)
+    """New data evaluated outside any block: the terms' own class decides the path."""
+    group = method.__self__
+    assert all(isinstance(t, fs.LevelCodedTerm) == patched for t in group.terms.values())
+    return method(new)
 
 
 def test_group_design_labels_and_levels_equal_formulaes():
@@ -65,6 +53,8 @@ def test_group_design_labels_and_levels_equal_formulaes():
         np.testing.assert_array_equal(term.factor.data.argmax(1), other.factor.data.argmax(1))
 
 
+# formulae's own path (the reference here) builds pd.Categorical with unseen values, which pandas 3 deprecates.
+@pytest.mark.filterwarnings("ignore:Constructing a Categorical with a dtype and values:DeprecationWarning:formulae")
 @pytest.mark.parametrize("mode", ["silent", "error"])
 def test_new_data_with_unseen_levels_equal_formulaes(mode):
     data = _data()
@@ -96,3 +86,27 @@ def test_memory_no_longer_grows_with_rows_times_levels():
     factor = design.group.terms["1|g"].factor.data
     assert isinstance(factor, fs.LevelCodes) and factor.codes.nbytes == 80_000
     assert design.group.design_matrix.nnz == 10_000
+
+
+def test_formulae_untouched_outside_the_block():
+    term = fm.terms.terms.GroupSpecificTerm
+    data = _data()
+    with fs.patched():
+        assert term.set_data is not fs.FORMULAE_SET_DATA
+    assert term.set_data is fs.FORMULAE_SET_DATA and term.eval_new_data is fs.FORMULAE_EVAL_NEW_DATA
+    plain = _design(FORMULA, data, False)
+    assert all(type(t) is term and not isinstance(t.factor.data, fs.LevelCodes) for t in plain.group.terms.values())
+
+
+def test_level_coded_terms_copy_pickle_and_compare_as_formulaes():
+    import copy
+    import pickle
+
+    data, new = _data(), _data(seed=2, n=7)
+    ours, theirs = _design(FORMULA, data, True), _design(FORMULA, data, False)
+    for name, term in ours.group.terms.items():
+        assert term == theirs.group.terms[name] and theirs.group.terms[name] == term
+        assert hash(term) == hash(theirs.group.terms[name])
+        for clone in (copy.deepcopy(term), pickle.loads(pickle.dumps(term))):
+            assert isinstance(clone, fs.LevelCodedTerm)
+            np.testing.assert_array_equal(clone.eval_new_data(new).toarray(), term.eval_new_data(new).toarray())

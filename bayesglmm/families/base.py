@@ -1,0 +1,364 @@
+"""The :class:`Family` interface: everything bayesglmm knows about one response family.
+
+Every module asks the family object (``spec.family``) instead of branching on its name:
+the links and their NumPy functions, the response checks, the default-prior scale, the
+information score of the parameterisation rule, the ICC's latent residual variance, the
+simulation of new responses and which checks apply. A new family is one file with one
+subclass (see :mod:`bayesglmm.families.student_t`) registered in
+:mod:`bayesglmm.families`.
+
+Plain Python and NumPy only: nothing here builds a PyMC variable (Bambi builds the
+likelihood from :attr:`Family.bambi_name`).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+from bayesglmm.errors import FamilyError
+
+#: Scale of the autoscaled default priors (rstanarm's 2.5; see :mod:`bayesglmm.priors`).
+SCALE = 2.5
+
+
+def _cloglog(p):
+    return np.log(-np.log1p(-p))
+
+
+def _inv_cloglog(x):
+    return -np.expm1(-np.exp(x))
+
+
+def _identity(x):
+    return x
+
+
+#: Link name -> (link, inverse link) as NumPy functions.
+LINKS: dict[str, tuple[Callable, Callable]] = {
+    "identity": (_identity, _identity),
+    "log": (np.log, np.exp),
+    "logit": (special.logit, special.expit),
+    "probit": (special.ndtri, special.ndtr),
+    "cloglog": (_cloglog, _inv_cloglog),
+}
+
+#: Latent residual variance of the threshold (binary, binomial, ordinal) models, per link.
+_THRESHOLD_VARIANCE = {
+    "logit": (math.pi**2 / 3, "pi^2/3, the variance of the standard logistic distribution"),
+    "probit": (1.0, "1, the variance of the standard normal distribution"),
+    "cloglog": (math.pi**2 / 6, "pi^2/6, the variance of the standard Gumbel distribution"),
+}
+
+
+def link_functions(link: str) -> tuple[Callable, Callable]:
+    """``(link, inverse link)`` as NumPy functions, or FamilyError naming the known links.
+
+    Examples
+    --------
+    >>> g, g_inv = link_functions("logit")
+    >>> float(g_inv(g(0.25)))
+    0.25
+    """
+    if link not in LINKS:
+        raise FamilyError(f"Unknown link {link!r}; links: {', '.join(LINKS)}.")
+    return LINKS[link]
+
+
+class Family(ABC):
+    """One response family (subclass it, set the class attributes, override what differs).
+
+    The four abstract methods (the response check, the intercept's prior location, the
+    information per row and the level means) must be written for every family, so a
+    family cannot silently fall back on another's behaviour.
+
+    Attributes
+    ----------
+    name : str
+        bayesglmm's name, the registry key (``"negativebinomial"``, ``"student_t"``).
+    bambi_name : str
+        The name Bambi knows it by (``"t"`` for Student-t).
+    links : tuple of str
+        Allowed links; the first is the default.
+    aliases : tuple of str
+        Other names :func:`bayesglmm.families.get_family` accepts.
+    response : str
+        The kind of response: ``"real"``, ``"binary"``, ``"count"``, ``"trials"``
+        (successes out of trials, ``p(y, n)``) or ``"ordinal"``; plots and PPC tables pick
+        their layout by it.
+    ratio_label : dict
+        Link -> name of ``exp(coefficient)`` (``"odds ratio"`` for logit); links without
+        an entry have no ratio.
+    aux_parameters : tuple of str
+        Bambi's names of the family's parameters besides the mean (``("sigma",)``), as
+        the posterior stores them; :meth:`simulate` receives them.
+    residual_sd : str or None
+        The parameter reported as the ``Residual`` SD beside the group SDs (gaussian's
+        ``sigma``), None when the family has none.
+    discrete : bool
+        The response takes whole values (predictive quantiles stay whole).
+    observation_level_effect : bool
+        An effect with one level per row is identified (overdispersed counts).
+    dispersion_remedy : str or None
+        What to try when the Pearson dispersion check finds overdispersion; None when the
+        check does not apply (see :attr:`no_dispersion_reason`).
+    no_dispersion_reason : str
+        Why the dispersion check does not apply.
+    """
+
+    name: str = ""
+    bambi_name: str = ""
+    links: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    response: str = "real"
+    ratio_label: dict = {}
+    aux_parameters: tuple[str, ...] = ()
+    residual_sd: str | None = None
+    discrete: bool = True
+    observation_level_effect: bool = False
+    dispersion_remedy: str | None = None
+    no_dispersion_reason: str = "it is defined for count families"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, links={self.links!r})"
+
+    def __reduce__(self):  # pickles (executors, saved fits) as a registry lookup
+        from bayesglmm.families import get_family
+
+        return (get_family, (self.name,))
+
+    # -- links -------------------------------------------------------------------------
+    @property
+    def default_link(self) -> str:
+        """The link used when none is given."""
+        return self.links[0]
+
+    @property
+    def needs_trials(self) -> bool:
+        """The response is written ``p(successes, trials)``."""
+        return self.response == "trials"
+
+    @property
+    def can_separate(self) -> bool:
+        """A predictor can separate the outcomes perfectly (0/1 or successes out of trials)."""
+        return self.response in ("binary", "trials")
+
+    def check_link(self, link: str | None) -> str:
+        """Return the link to use, or raise FamilyError naming the valid ones.
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> get_family("binomial").check_link(None)
+        'logit'
+        """
+        if link is None:
+            return self.default_link
+        if link not in self.links:
+            raise FamilyError(
+                f"Link {link!r} is not available for family {self.name!r}; "
+                f"choose one of {', '.join(self.links)}."
+            )
+        return link
+
+    def link_function(self, link: str | None = None) -> Callable:
+        """The link ``g`` (mean -> linear predictor) as a NumPy function.
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> float(get_family("poisson").link_function()(1.0))
+        0.0
+        """
+        return link_functions(self.check_link(link))[0]
+
+    def inverse_link(self, link: str | None = None) -> Callable:
+        """The inverse link ``g^-1`` (linear predictor -> mean) as a NumPy function.
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> float(get_family("bernoulli").inverse_link("logit")(0.0))
+        0.5
+        """
+        return link_functions(self.check_link(link))[1]
+
+    def latent_variance(self, link: str) -> float | None:
+        """Residual variance on the latent scale for logit/probit/cloglog links, else None.
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> round(get_family("bernoulli").latent_variance("logit"), 4)
+        3.2899
+        """
+        return _THRESHOLD_VARIANCE.get(link, (None,))[0]
+
+    def ratio_name(self, link: str) -> str | None:
+        """Name of ``exp(coefficient)`` with this link (``"odds ratio"``), None when it has none."""
+        return self.ratio_label.get(link)
+
+    # -- data --------------------------------------------------------------------------
+    @abstractmethod
+    def check_response(self, frame, pf):
+        """Check the response (and trials) column; return the frame with it converted.
+
+        Raises DataError naming the column, the first bad value and its rows.
+        """
+        raise NotImplementedError
+
+    def response_array(self, series) -> np.ndarray:
+        """The checked response as the arrays the priors and the parameterisation rule read."""
+        return series.to_numpy(dtype=float)
+
+    # -- default priors ----------------------------------------------------------------
+    def response_scale(self, y) -> float:
+        """``s_y`` of the autoscaled priors: 1 on a link scale; the family's own SD otherwise."""
+        return 1.0
+
+    @abstractmethod
+    def intercept_location(self, link: str, y, trials=None, offset=None) -> float:
+        """Prior mean of the intercept: the link of the overall mean response."""
+        raise NotImplementedError
+
+    def extra_priors(self, response, link: str) -> dict:
+        """Priors of family parameters that bayesglmm sets itself (ordinal cut-points); else Bambi's."""
+        return {}
+
+    # -- parameterisation rule (bayesglmm.model.level_information) --------------------
+    def information_response(self, y) -> np.ndarray:
+        """The response as numbers for :meth:`row_information` and :meth:`level_means`."""
+        return np.asarray(y, dtype=float)
+
+    @abstractmethod
+    def row_information(self, y: np.ndarray, trials) -> np.ndarray:
+        """Fisher information of each row about its linear predictor, at the overall mean."""
+        raise NotImplementedError
+
+    def information_scale(self, y: np.ndarray, index: np.ndarray, n_levels: int) -> float:
+        """Divisor of :meth:`row_information` (a residual variance, in the response's SD units)."""
+        return 1.0
+
+    @abstractmethod
+    def level_means(self, y, trials, exposure, index, n_levels) -> np.ndarray:
+        """Each level's mean response on the link scale (empirical, lightly regularised)."""
+        raise NotImplementedError
+
+    # -- ICC -------------------------------------------------------------------------------
+    def icc_residual_variance(self, link: str, draws, fixed_mean: Callable, total_group_var):
+        """Latent-scale residual variance ``sigma_d^2`` of the ICC and its description.
+
+        Parameters
+        ----------
+        link : str
+        draws : xarray.Dataset
+            Posterior draws (``chain``, ``draw``).
+        fixed_mean : callable
+            ``fixed_mean()`` -> mean over the fit's rows of the fixed-effect linear predictor
+            (offsets included), one value per draw.
+        total_group_var : numpy.ndarray
+            Sum of the group intercept variances, per draw.
+
+        Returns
+        -------
+        (float or numpy.ndarray, str)
+            The variance (constant or per draw) and one line saying what it is.
+
+        Raises
+        ------
+        FamilyError
+            When the ICC is not defined for this family and link (the message says why).
+        """
+        raise FamilyError(f"The ICC is not defined here for the {self.name} family with the {link} link.")
+
+    # -- predictions and replicated data ----------------------------------------------
+    def check_prediction_scale(self, scale: str) -> None:
+        """Raise FamilyError when predictions on ``scale`` are not available for this family."""
+
+    def can_simulate(self, trials) -> bool:
+        """Whether :meth:`simulate` has what it needs (binomial: the rows' trials)."""
+        return True
+
+    def simulate(self, mu: np.ndarray, params: dict, trials, rng: np.random.Generator) -> np.ndarray:
+        """New responses given the mean ``mu`` (samples, rows) and the family's parameters.
+
+        Parameters
+        ----------
+        mu : numpy.ndarray
+            Expected response (a probability for bernoulli and binomial), (samples, rows).
+        params : dict
+            :attr:`aux_parameters` -> draws shaped (samples, 1).
+        trials : numpy.ndarray or None
+            Trials per row (binomial).
+        rng : numpy.random.Generator
+        """
+        raise FamilyError(f"Posterior predictive draws are not implemented for the {self.name} family.")
+
+    def response_moments(self, mean: np.ndarray, params: dict, trials) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the response given the likelihood's mean parameter (dispersion check).
+
+        ``mean`` is the posterior of Bambi's mean parameter (``mu``; binomial: ``p``).
+        """
+        raise FamilyError(f"{self.name!r}: {self.no_dispersion_reason}.")
+
+    def averaged_ratio(self, link: str) -> Callable:
+        """``(mean0, mean1) -> ratio`` of population-averaged means: odds (logit) or mean ratio (log).
+
+        Raises FamilyError for other links.
+        """
+        if link == "logit":
+            return lambda p0, p1: (p1 / (1 - p1)) / (p0 / (1 - p0))
+        if link == "log":
+            return lambda p0, p1: p1 / p0
+        raise FamilyError(f"Population-averaged ratios are for logit (odds) or log (rate) links; this model is "
+                          f"{self.name} with the {link} link.")
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def threshold_latent_variance(family: Family, link: str) -> tuple[float, str]:
+    """``sigma_d^2`` of a logit/probit/cloglog model (latent threshold scale) and its description."""
+    if link not in _THRESHOLD_VARIANCE:
+        raise FamilyError(f"No latent-scale variance is defined for {family.name} with the {link} link.")
+    v, what = _THRESHOLD_VARIANCE[link]
+    return v, f"sigma_d^2 = {what} ({v:.3f}): the latent {link} scale"
+
+
+def totals(index: np.ndarray, n_levels: int) -> Callable:
+    """``w -> per-level sums of w``."""
+    return lambda w: np.bincount(index, weights=w, minlength=n_levels)
+
+
+def standardised_level_means(y, index, n_levels) -> np.ndarray:
+    """Level means of ``y / sd(y)`` (a real response or ordinal codes)."""
+    total = totals(index, n_levels)
+    sd = y.std() or 1.0
+    return total(y / sd) / np.maximum(total(np.ones(len(y))), 1)
+
+
+def check_real_response(frame, col: str):
+    """A finite real response: numbers, no infinities (names column, value and rows)."""
+    from bayesglmm import validate
+
+    y = validate._numeric(frame[col], col, "the response")
+    validate._check_finite(y, col)
+    return y
+
+
+def check_count_response(frame, col: str, family: Family):
+    """Non-negative whole numbers; the column converted to integers."""
+    from bayesglmm import validate
+    from bayesglmm.errors import DataError
+
+    y = check_real_response(frame, col)
+    bad = (y < 0) | (y != np.round(y))
+    if bad.any():
+        raise DataError(
+            f"Column {col!r} is the response of a {family.name} model and must hold "
+            f"non-negative whole numbers; found {validate._first_bad(frame[col], bad)}."
+        )
+    frame[col] = y.astype(np.int64)
+    return frame
