@@ -66,7 +66,7 @@ class ModelRecipe:
         >>> r.key == ModelRecipe.from_spec(build_model("y ~ 1 + (1|g)", df)).key
         True
         """
-        param = {k: v for k, v in spec.parameterization.items() if v in ("centred", "non-centred")}
+        param = spec.parameterization_choice()
         request = spec.request.replace(parameterization=param or spec.request.parameterization)
         frame = spec.data.frame
         digest = hashlib.sha256()
@@ -166,7 +166,8 @@ def fit_many(models: dict, data, family: str = "gaussian", *, seed: int | None =
     >>> bg.compare(fits)  # doctest: +SKIP
     """
     from bayesglmm.diagnostics import diagnose, warn_if_failed
-    from bayesglmm.fit import Fit, check_settings
+    from bayesglmm.fit import check_settings
+    from bayesglmm.result import Fit
     from bayesglmm.model import build_model
 
     if not isinstance(models, dict) or not models:

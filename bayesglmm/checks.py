@@ -8,6 +8,10 @@ reused; otherwise they draw it themselves, with ``draws`` and ``seed``.
 
 Conventions:
 
+* Replicated data are simulated by the family object (``fit.spec.family.simulate``, through
+  :func:`bayesglmm.predict.simulate_response`), the one way the package simulates a
+  response, from each draw's linear predictor and family parameters (posterior draws, or
+  Bambi's prior draws for the prior predictive).
 * Replicated data are on the response's own scale (successes for ``p(y, n)``, category
   codes 0..K-1 for ordinal responses, as Bambi stores them). Statistics of a binomial
   response are computed on the proportion scale ``y / n``; those of an ordinal response on
@@ -95,18 +99,36 @@ def _thin(dataset: xr.Dataset, draws: int | None) -> xr.Dataset:
     return dataset.isel(draw=idx)
 
 
-def _predict(fit, draws: int | None = None, seed: int | None = None) -> tuple[xr.DataArray, xr.Dataset]:
-    """Posterior predictive draws and the posterior with the mean parameter (``mu``/``p``)."""
+def _as_response(fit, y: np.ndarray, draws: xr.Dataset) -> xr.DataArray:
+    """Simulated responses (samples, rows) as ``(chain, draw, __obs__)``, named as the response.
+
+    Whole-valued families keep integers (as the observed data and Bambi store them).
+    """
+    values = y.astype(np.int64) if fit.spec.family.discrete else y
+    shape = (draws.sizes["chain"], draws.sizes["draw"], y.shape[1])
+    return xr.DataArray(values.reshape(shape), dims=("chain", "draw", "__obs__"),
+                        coords={"chain": draws["chain"].values, "draw": draws["draw"].values,
+                                "__obs__": np.arange(y.shape[1])}, name=_response_name(fit))
+
+
+def _predict(fit, draws: int | None = None, seed: int | None = None) -> tuple[xr.DataArray, np.ndarray]:
+    """Posterior predictive draws (through the family's ``simulate``) and the linear predictor (samples, rows)."""
+    from bayesglmm.predict import simulate_response
+
     if fit.prior_only:
         raise NoPosteriorError("This fit holds prior draws only (prior_only=True): use prior_predictive(fit) "
                          "for replicated data from the prior.")
     posterior = _thin(fit.idata["posterior"].to_dataset(), draws)
-    tree = xr.DataTree.from_dict({"posterior": posterior, "observed_data": fit.idata["observed_data"].to_dataset()})
-    out = fit.spec.bambi_model.predict(tree, kind="response", inplace=False, random_seed=seed)
-    pp = out["posterior_predictive"].to_dataset()
-    name = _response_name(fit)
-    yrep = pp[name] if name in pp else pp[next(iter(pp.data_vars))]
-    return yrep.rename(name), out["posterior"].to_dataset()
+    eta, y = simulate_response(fit.spec, posterior, rng=seed)
+    return _as_response(fit, y, posterior), eta
+
+
+def _prior_predictive_group(fit, prior: xr.Dataset, rng) -> xr.Dataset:
+    """The ``/prior_predictive`` group, simulated from raw prior draws by the family's ``simulate``."""
+    from bayesglmm.predict import simulate_response
+
+    _, y = simulate_response(fit.spec, prior, rng=rng, raw=True)
+    return _as_response(fit, y, prior).to_dataset()
 
 
 def posterior_predictive(fit, draws: int | None = None, seed: int | None = None) -> xr.DataArray:
@@ -139,7 +161,11 @@ def posterior_predictive(fit, draws: int | None = None, seed: int | None = None)
 def sample_prior(fit, draws: int = 500, seed: int | None = None) -> xr.DataTree:
     """Prior draws of the fit's model: a DataTree with ``/prior`` and ``/prior_predictive``.
 
-    For a prior-only fit (``bg.fit(..., prior_only=True)``) its own draws are returned.
+    The parameters are drawn by Bambi (PyMC's forward sampling); the response in
+    ``/prior_predictive`` is simulated from them by the family's ``simulate``, as every
+    replicated response is. For a prior-only fit (``bg.fit(..., prior_only=True)``) its own
+    parameter draws are used (``draws`` is ignored), with the response simulated with
+    ``seed`` (the fit's seed if None).
 
     Parameters
     ----------
@@ -161,14 +187,21 @@ def sample_prior(fit, draws: int = 500, seed: int | None = None) -> xr.DataTree:
     1.7...
     """
     if fit.prior_only:
-        return fit.idata
-    return fit.spec.bambi_model.prior_predictive(draws=int(draws), random_seed=seed)
+        tree = fit.idata.copy()
+        seed = fit.settings.get("seed") if seed is None else seed
+    else:
+        tree = fit.spec.bambi_model.prior_predictive(draws=int(draws), random_seed=seed)
+    # The parameters are Bambi's prior draws; the response is the family's simulation from them.
+    rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+    tree["prior_predictive"] = _prior_predictive_group(fit, tree["prior"].to_dataset(), rng)
+    return tree
 
 
 def prior_predictive(fit, draws: int = 500, seed: int | None = None) -> xr.DataArray:
     """Replicated data drawn from the prior predictive distribution.
 
-    Same layout as :func:`posterior_predictive`; for a prior-only fit, its own draws.
+    Same layout as :func:`posterior_predictive`; for a prior-only fit, simulated from its
+    own parameter draws (see :func:`sample_prior`).
 
     Parameters
     ----------
@@ -507,11 +540,11 @@ def dispersion_check(fit, *, prob: float = 0.95, draws: int | None = None, seed:
         applies = [f.name for f in FAMILIES.values() if f.dispersion_remedy is not None]
         raise FamilyError(f"dispersion_check is for {', '.join(applies[:-1])} and {applies[-1]} fits; {name!r}: "
                           f"{family.no_dispersion_reason}. Use ppc_pvalues(fit) instead.")
-    yrep_da, posterior = _predict(fit, draws, seed)
+    yrep_da, eta = _predict(fit, draws, seed)
     yrep = _flat(yrep_da).astype(float)
     y = observed(fit).astype(float)[None, :]
-    mean = _flat(posterior[fit.spec.bambi_model.family.likelihood.parent])  # mu (binomial: p)
-    params = {p: posterior[p].transpose(*SAMPLE_DIMS).values.reshape(-1, 1) for p in family.aux_parameters}
+    mean = family.inverse_link(fit.spec.link)(eta)  # Bambi's mean parameter mu (binomial: p)
+    params = family.parameter_draws(_thin(fit.idata["posterior"].to_dataset(), draws))
     mu, var = family.response_moments(mean, params, trials(fit))
     var = np.maximum(var, 1e-12)
     n = y.shape[1]

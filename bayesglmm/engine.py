@@ -153,12 +153,15 @@ class NutpieEngine(Engine):
             warnings.filterwarnings("ignore", category=FutureWarning)
             # nuts-rs needs at least one warm-up step.
             return nutpie.sample(compiled, draws=settings.draws, tune=max(1, settings.tune), chains=settings.chains,
-                                 cores=settings.cores, seed=settings.seed, progress_bar=settings.progressbar, save_warmup=False,
-                                 **options)
+                                 cores=settings.cores, seed=settings.seed, progress_bar=settings.progressbar,
+                                 save_warmup=False, **options)
 
 
 class PymcEngine(Engine):
     """PyMC's own NUTS (compiled by PyTensor's default backend when it draws).
+
+    ``draw`` sets the model's shared variables to ``data`` for the call and restores them
+    after: one draw at a time per compiled model (chains run in PyMC's own processes).
 
     Examples
     --------

@@ -1,9 +1,11 @@
-"""Sampling: :func:`fit` builds the model, runs NUTS and attaches diagnostics.
+"""Sampling: :func:`fit` builds the model, runs NUTS through the engine and attaches diagnostics.
 
-The default sampler is nutpie (compiled with numba; pytensor caches the compiled code in
-``~/.pytensor``), with PyMC's NUTS as the alternative (``sampler="pymc"``). Four chains
-run on up to four cores; the same ``seed`` gives the same draws. The log-likelihood is
-stored so that LOO works on the result.
+The draws come from :mod:`bayesglmm.engine` (nutpie by default, compiled with numba and
+cached on disk in ``~/.pytensor``; PyMC's NUTS with ``sampler="pymc"``). Four chains run
+on up to four cores; the same ``seed`` gives bit-identical draws in any process. The
+retry ladder (:func:`ladder_settings`) rebuilds the model from its one record
+(:class:`bayesglmm.request.ModelRequest`). The log-likelihood is stored so that LOO works
+on the result, a :class:`bayesglmm.result.Fit`.
 """
 
 from __future__ import annotations
@@ -12,26 +14,16 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, Diagnostics, diagnose, warn_if_failed
+from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, diagnose, warn_if_failed
 from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine, no_sampler_warnings
 from bayesglmm.errors import SettingsError
-from bayesglmm.model import ModelSpec, build_model, family_of
-from bayesglmm.summary import (
-    Interval,
-    Summary,
-    family_table,
-    fixef_table,
-    ranef_table,
-    ratio_table,
-    varcorr_table,
-)
+from bayesglmm.model import ModelSpec, build_model
+from bayesglmm.result import Fit
 
 Sampler = Literal["nutpie", "pymc"]
 
@@ -40,195 +32,6 @@ Sampler = Literal["nutpie", "pymc"]
 # but costs ~7x wall time on a 350-parameter crossed model; it is used up to this size.
 LOW_RANK_MAX_PARAMS = 150
 DEFAULT_TARGET_ACCEPT = 0.9
-
-
-@dataclass
-class Fit:
-    """A fitted model: its specification, the draws and the diagnostics.
-
-    Attributes
-    ----------
-    spec : ModelSpec
-        Formula, family, checked data, priors and the built model.
-    idata : xarray.DataTree
-        ArviZ data: ``/posterior``, ``/sample_stats``, ``/log_likelihood``,
-        ``/observed_data`` (or ``/prior`` and ``/prior_predictive`` for a prior-only fit).
-    diagnostics : Diagnostics or None
-        Convergence diagnostics (None for prior draws, which are exact).
-    settings : dict
-        Sampler, draws, tune, chains, seed, target accept, mass matrix.
-    attempts : list of dict
-        With ``retry=True``: every attempt's settings, parameterisation and verdict, in order
-        (the last one is this fit).
-    """
-
-    spec: ModelSpec
-    idata: object
-    diagnostics: Diagnostics | None
-    settings: dict = field(default_factory=dict)
-    attempts: list = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True only if the sampler converged (R-hat <= 1.01, bulk ESS >= 400, no divergences)."""
-        return True if self.diagnostics is None else self.diagnostics.ok
-
-    @property
-    def prior_only(self) -> bool:
-        """True when the draws are from the prior (``fit(..., prior_only=True)``)."""
-        return "posterior" not in self.idata.children
-
-    @property
-    def draws(self):
-        """The posterior draws (or prior draws for a prior-only fit) as an xarray Dataset."""
-        return self.idata["prior" if self.prior_only else "posterior"].to_dataset()
-
-    @property
-    def formula(self) -> str:
-        """The formula as written by the user."""
-        return self.spec.formula.original
-
-    def fixef(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
-        """Fixed effects with posterior mean, SD, median and interval (and R-hat, ESS).
-
-        Examples
-        --------
-        >>> fit.fixef().loc["treat[drug]", "median"]  # doctest: +SKIP
-        0.07...
-        """
-        return fixef_table(self.spec, self.draws, self.diagnostics, prob, interval)
-
-    def ranef(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
-        """Each group level's effect with its interval (one row per level and effect).
-
-        Examples
-        --------
-        >>> fit.ranef().query("group == 'centre'").shape[0]  # doctest: +SKIP
-        11
-        """
-        return ranef_table(self.spec, self.draws, prob, interval)
-
-    def varcorr(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
-        """Group-level SDs and correlations (and the residual SD of gaussian models).
-
-        Examples
-        --------
-        >>> fit.varcorr()[["group", "effect", "median"]]  # doctest: +SKIP
-        """
-        return varcorr_table(self.spec, self.draws, self.diagnostics, prob, interval)
-
-    def ratios(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
-        """exp(coefficient) with intervals: odds ratios (logit) or rate ratios (log link).
-
-        Examples
-        --------
-        >>> fit.ratios().loc["treat[drug]", ["ratio", "lower", "upper"]]  # doctest: +SKIP
-        """
-        return ratio_table(self.spec, self.draws, prob, interval)
-
-    def family_params(self, prob: float = 0.95, interval: Interval = "eti") -> pd.DataFrame:
-        """Residual SD, dispersion or ordinal cut-points, with intervals."""
-        return family_table(self.spec, self.draws, self.diagnostics, prob, interval)
-
-    def prior_summary(self) -> pd.DataFrame:
-        """The prior of every parameter and whether it is the default or the user's.
-
-        Examples
-        --------
-        >>> fit.prior_summary()  # doctest: +SKIP
-        """
-        return self.spec.prior_table()
-
-    # The workflow verbs live in their own modules; these methods only forward to them.
-    def icc(self, **kwargs) -> pd.DataFrame:
-        """Intra-class correlation posterior summaries; see :func:`bayesglmm.icc.icc`.
-
-        Examples
-        --------
-        >>> fit.icc()  # doctest: +SKIP
-        """
-        from bayesglmm.icc import icc
-
-        return icc(self, **kwargs)
-
-    def predict(self, data=None, kind: str = "conditional", **kwargs) -> pd.DataFrame:
-        """Predictions for ``data``; see :func:`bayesglmm.predict.predict`.
-
-        Examples
-        --------
-        >>> fit.predict(mc, kind="typical")  # doctest: +SKIP
-        """
-        from bayesglmm.predict import predict
-
-        return predict(self, data, kind=kind, **kwargs)
-
-    def plot_ppc(self, **kwargs):
-        """Posterior predictive check figure; see :func:`bayesglmm.plots.plot_ppc`.
-
-        Examples
-        --------
-        >>> fig = fit.plot_ppc()  # doctest: +SKIP
-        """
-        from bayesglmm.plots import plot_ppc
-
-        return plot_ppc(self, **kwargs)
-
-    def plot_ranef_qq(self, **kwargs):
-        """QQ plot of group effects; see :func:`bayesglmm.plots.plot_ranef_qq`.
-
-        Examples
-        --------
-        >>> fig = fit.plot_ranef_qq()  # doctest: +SKIP
-        """
-        from bayesglmm.plots import plot_ranef_qq
-
-        return plot_ranef_qq(self, **kwargs)
-
-    def save(self, path) -> None:
-        """Save draws and specification atomically; see :func:`bayesglmm.io.save`.
-
-        Examples
-        --------
-        >>> fit.save("fit.bglmm")  # doctest: +SKIP
-        """
-        from bayesglmm.io import save
-
-        save(self, path)
-
-    def summary(self, prob: float = 0.95, interval: Interval = "eti") -> Summary:
-        """An lme4-style summary: verdict, model facts, fixed effects, variance components.
-
-        Examples
-        --------
-        >>> print(fit.summary())  # doctest: +SKIP
-        """
-        spec = self.spec
-        groups = spec.group_levels()
-        header = {
-            "Family": family_of(spec),
-            "Formula": spec.formula.original,
-            "Observations": spec.n_obs,
-        }
-        if groups:
-            header["Groups"] = ", ".join(f"{g} ({n} levels)" for g, n in groups.items())
-            header["Group effects"] = ", ".join(f"{t} {p}" for t, p in spec.parameterization.items())
-        if spec.fixed_design == "qr":
-            header["Fixed effects"] = "sampled on the QR decomposition of the centred design, reported on your scale"
-        elif spec.fixed_design_reason not in ("", "no fixed-effect columns besides the intercept"):
-            header["Fixed effects"] = f"sampled as Bambi does ({spec.fixed_design_reason})"
-        s = self.settings
-        header["Draws"] = (
-            f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
-            f"sampler {s.get('sampler')}, seed {s.get('seed')}"
-        )
-        if len(self.attempts) > 1:
-            header["Attempts"] = "; ".join(
-                f"{i}: tune {a['tune']}, draws {a['draws']}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
-                for i, a in enumerate(self.attempts, 1)
-            )
-        verdict = "prior draws (no sampler diagnostics)" if self.diagnostics is None else self.diagnostics.verdict()
-        return Summary(header, verdict, self.fixef(prob, interval), self.family_params(prob, interval),
-                       self.varcorr(prob, interval), prob, interval, list(spec.data.notes))
 
 
 def check_complete(idata, draws: int, chains: int) -> None:
@@ -256,8 +59,7 @@ def check_settings(*, draws, tune, chains, sampler, target_accept) -> None:
     ...
     bayesglmm.errors.SettingsError: draws must be a whole number of at least 1; got 0.
     """
-    if sampler not in ("nutpie", "pymc"):
-        raise SettingsError(f"sampler must be 'nutpie' or 'pymc'; got {sampler!r}.")
+    get_engine(sampler)  # a SettingsError naming the engines for an unknown one
     for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
         least = 0 if name == "tune" else 1
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -377,8 +179,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         tune, draws, accept = ladder_settings(ladder_step, result.diagnostics.divergences, tune=first_tune,
                                               draws=draws, target_accept=target_accept)
         if ladder_step == 2:
-            flipped = {name: ("non-centred" if label.startswith("centred") else "centred")
-                       for name, label in spec.parameterization.items()}
+            flipped = {name: ("non-centred" if choice == "centred" else "centred")
+                       for name, choice in spec.parameterization_choice().items()}
             spec = spec.request.replace(parameterization=flipped or parameterization).build(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

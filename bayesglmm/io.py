@@ -291,7 +291,7 @@ def _spec_json(fit) -> dict:
             "family": spec.family.name,
             "link": spec.link,
             "priors": _user_priors(spec),
-            "parameterization": {k: v for k, v in spec.parameterization.items() if v in ("centred", "non-centred")},
+            "parameterization": spec.parameterization_choice(),
             # what was asked for: "auto" rebuilds the same choice from the same data and priors
             "fixed_design": spec.fixed_design if spec.fixed_design_reason == "requested" else "auto",
         },
@@ -489,7 +489,7 @@ def load(path):
     >>> print(fit.summary())  # doctest: +SKIP
     """
     from bayesglmm.diagnostics import diagnose
-    from bayesglmm.fit import Fit
+    from bayesglmm.result import Fit
     from bayesglmm.model import build_model
 
     path = Path(path)

@@ -92,6 +92,21 @@ class ModelSpec:
         """Number of rows used in the fit."""
         return len(self.data.frame)
 
+    def parameterization_choice(self) -> dict:
+        """Group term -> ``"centred"`` or ``"non-centred"``: the choice made, as ``build_model`` takes it.
+
+        Rebuilding with this dict gives the same parameterisation on any data (the ``auto``
+        rule may choose otherwise on other rows); how a centred term is sampled (around its
+        parent, in an LKJ block) follows from the model and is not part of the choice.
+
+        Examples
+        --------
+        >>> spec.parameterization_choice()  # doctest: +SKIP
+        {'1|centre': 'centred'}
+        """
+        return {term: "centred" if label.startswith("centred") else "non-centred"
+                for term, label in self.parameterization.items()}
+
     def group_levels(self) -> dict:
         """Grouping expression (``a``, ``a:b``) -> number of levels in the data.
 

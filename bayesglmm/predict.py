@@ -507,8 +507,8 @@ def _marginal_mean(eta: np.ndarray, var: np.ndarray, link: str) -> np.ndarray:
 
 
 def _family_params(spec, ds, idx):
-    """The family's parameters besides the mean, (samples, 1) each, for its ``simulate``."""
-    return {name: _flat(ds[name], idx).reshape(-1, 1) for name in spec.family.aux_parameters}
+    """The family's parameters besides the linear predictor, for its ``simulate``."""
+    return spec.family.parameter_draws(ds, idx)
 
 
 def _check_args(fit, kind, scale, prob):
@@ -540,12 +540,9 @@ def _compute(fit, nd: _NewData, kind: str, scale: str, idx, rng, predictive: boo
         else:
             out["mean"] = g_inv(eta) if scale == "response" else eta
         if simulate:
-            if kind == "marginal":
-                mu_new = g_inv(eta + np.sqrt(var) * rng.standard_normal(eta.shape))
-            else:
-                mu_new = out["mean"]
+            eta_new = eta + np.sqrt(var) * rng.standard_normal(eta.shape) if kind == "marginal" else eta
             trials = None if nd.trials is None else nd.trials[rows]
-            out["predictive"] = spec.family.simulate(mu_new, params, trials, rng)
+            out["predictive"] = spec.family.simulate(eta_new, params, link=link, trials=trials, rng=rng)
         yield rows, out
 
 
@@ -598,6 +595,75 @@ def predict_draws(fit, data=None, *, kind: str = "conditional", scale: str = "re
     ds = xr.Dataset({k: (("sample", "row"), v) for k, v in res.items()}, coords=coords)
     ds.attrs.update(kind=kind, scale=scale)
     return ds
+
+
+@dataclass
+class _Draws:
+    """What the prediction plan reads of a fit: the spec and draws in the posterior's layout."""
+
+    spec: object
+    draws: xr.Dataset
+
+
+def _posterior_layout(spec, raw: xr.Dataset) -> xr.Dataset:
+    """Raw PyMC draws (forward sampling of the prior) after Bambi's post-processing, as a fit's posterior.
+
+    Bambi samples the intercept of the centred predictors; the post-processing (the one
+    :func:`bayesglmm.engine.finish` applies to sampled draws) turns it into the intercept of
+    the predictors as given, which the linear predictor here uses.
+    """
+    import warnings
+
+    tree = xr.DataTree.from_dict({"posterior": raw.copy()})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return spec.bambi_model.backend._clean_results(tree, True, False)["posterior"].to_dataset()
+
+
+def simulate_response(spec, draws: xr.Dataset, *, rng=None, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Linear predictor and one simulated response per draw for the model's own rows.
+
+    The linear predictor is the conditional one (each row with its own group effects,
+    offsets included), computed as :func:`predict` computes it; the response is drawn by the
+    family's :meth:`~bayesglmm.families.base.Family.simulate`, the one way the package
+    simulates responses (posterior and prior predictive checks, SBC, predictions).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The built model (``fit.spec``).
+    draws : xarray.Dataset
+        Draws with dims ``chain`` and ``draw`` in the layout of a fit's posterior (Bambi's
+        uncentred intercept): a posterior, or prior draws cleaned alike.
+    rng : numpy.random.Generator or int, optional
+        Generator or seed of the simulation; fresh randomness if None.
+    raw : bool
+        ``draws`` are raw PyMC draws (``pymc.sample_prior_predictive``, Bambi's
+        ``prior_predictive``): Bambi's post-processing (the uncentred intercept) is applied
+        first.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``eta`` and ``y``, each (samples, rows), samples in chain-major order; ``y`` on the
+        response's scale (successes for ``p(y, n)``, 0/1, counts, real values or category
+        codes 0..K-1), as floats.
+
+    Examples
+    --------
+    >>> eta, y = simulate_response(fit.spec, fit.draws, rng=1)  # doctest: +SKIP
+    >>> y.shape == (fit.draws.sizes["chain"] * fit.draws.sizes["draw"], fit.spec.n_obs)  # doctest: +SKIP
+    True
+    """
+    rng = np.random.default_rng(rng)
+    if raw:
+        draws = _posterior_layout(spec, draws)
+    source = _Draws(spec, draws)
+    nd = _prepare(source, None, "conditional", need_trials=False)
+    eta = _collect(_compute(source, nd, "conditional", "link", None, rng, predictive=False))["mean"]
+    params = spec.family.parameter_draws(draws)
+    y = spec.family.simulate(eta, params, link=spec.link, trials=nd.trials, rng=rng)
+    return eta, y
 
 
 def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response", prob: float = 0.95,
@@ -799,5 +865,5 @@ def population_averaged_ratio(fit, term: str, data=None, prob: float = 0.95) -> 
     return out
 
 
-__all__ = ["predict", "predict_draws", "population_averaged_ratio", "fixed_predictor", "inverse_link",
-           "link_function", "KINDS"]
+__all__ = ["predict", "predict_draws", "population_averaged_ratio", "fixed_predictor", "simulate_response",
+           "inverse_link", "link_function", "KINDS"]

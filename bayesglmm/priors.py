@@ -33,7 +33,6 @@ Any prior can be overridden per term with ``priors={"term": bg.Prior(...)}``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from bambi import Prior
 
 from bayesglmm.errors import DataError, PriorError

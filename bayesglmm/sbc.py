@@ -234,6 +234,11 @@ def _parameters(prior, names: list[str]) -> dict:
 def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
     """True values of the ranked parameters and simulated responses, ``draws`` of each, from the prior.
 
+    The parameters are drawn by PyMC's forward sampling of the model's priors; each
+    response is simulated from its draw by the family's ``simulate``
+    (:func:`bayesglmm.predict.simulate_response`), the package's one way of simulating a
+    response.
+
     PyMC's forward sampling ignores constraining transforms: the thresholds of a
     cumulative model (an ``Ordered`` transform of Normals) come out unsorted about
     two times in three, while NUTS samples the Normals restricted to sorted values. Draws
@@ -255,10 +260,13 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
     import pymc as pm
     from pymc.distributions.transforms import Ordered
 
+    from bayesglmm.predict import simulate_response
+
     model = spec.pymc_model
-    obs = model.observed_RVs[0].name
+    parent = spec.bambi_model.family.likelihood.parent  # the per-row mean: simulate_response recomputes it
     names = _ranked_names(spec)
     free = [v.name for v in model.free_RVs]
+    needed = free + [v.name for v in model.deterministics if v.name != parent]
     ordered = [rv.name for rv in model.free_RVs if isinstance(model.rvs_to_transforms.get(rv), Ordered)]
     kept_truths, kept_ys, total, attempt = [], [], 0, 0
     while total < draws:
@@ -270,14 +278,17 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             prior = pm.sample_prior_predictive(draws=n, model=model, random_seed=round_seed,
-                                               var_names=free + [v for v in names if v not in free] + [obs])
+                                               var_names=needed + [v for v in names if v not in needed])
         keep = np.ones(n, dtype=bool)
         for name in ordered:
             values = prior["prior"][name].values.reshape(n, -1)
             keep &= np.all(np.diff(values, axis=1) > 0, axis=1)
         truths = _parameters(prior["prior"], names)
         kept_truths.append({k: v[keep] for k, v in truths.items()})
-        kept_ys.append(prior["prior_predictive"][obs].values.reshape(n, -1)[keep])
+        if keep.any():
+            kept = prior["prior"].to_dataset().isel(draw=np.flatnonzero(keep))  # one chain
+            _, y = simulate_response(spec, kept, rng=np.random.default_rng([seed, attempt]), raw=True)
+            kept_ys.append(y.astype(np.int64) if spec.family.discrete else y)  # the observed data's type
         total += int(keep.sum())
         attempt += 1
     truths = {k: np.concatenate([t[k] for t in kept_truths])[:draws] for k in kept_truths[0]}

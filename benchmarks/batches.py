@@ -29,9 +29,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 import bayesglmm as bg
-from bayesglmm.compare import _Refitter
 from bayesglmm.executor import LocalExecutor, SerialExecutor
 from bayesglmm.io import write_atomically
+from bayesglmm.refit import _Refitter
 
 HERE = Path(__file__).parent
 FORMULA = "remission ~ Age + IL6 + CRP + LengthofStay + (1|ID.hospital/ID.doctor)"

@@ -21,9 +21,10 @@ import pytest
 import xarray as xr
 from xarray_einstats.stats import logsumexp
 
-from bayesglmm.compare import Comparison, _psis, _Refitter, check_same_data, compare, refit, with_new_levels
+from bayesglmm.compare import Comparison, _psis, check_same_data, compare, refit, with_new_levels
 from bayesglmm.errors import FitError
 from bayesglmm.questions import fixed_effect_needed, random_effects_needed
+from bayesglmm.refit import _Refitter
 from conftest import quick_fit
 
 COLUMNS = ["elpd", "se", "p", "elpd_diff", "dse", "weight", "n_high_k", "method", "refits", "converged"]

@@ -64,7 +64,7 @@ def dask_client():
 
 
 def _logo(fits, executor):
-    from bayesglmm.compare import _fit_cache
+    from bayesglmm.refit import _fit_cache
 
     for fit in fits.values():  # compare caches results per fit: run the refits again
         _fit_cache(fit).pop("cv", None)
@@ -96,7 +96,7 @@ def test_logo_gives_the_same_numbers_serially_locally_and_on_dask(tiny_fits, das
 
 def test_serial_batch_matches_the_in_process_refitter(tiny_fits):
     """A serial batch draws the seeds the sequential refitter draws: same refit, same draws."""
-    from bayesglmm.compare import _Refitter
+    from bayesglmm.refit import _Refitter
 
     fit = tiny_fits["x"]
     rows = np.flatnonzero(fit.spec.data.frame["g"].astype(str).to_numpy() == "b")

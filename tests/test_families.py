@@ -146,7 +146,7 @@ def test_student_t_simulates_a_t_response():
     fam = get_family("student_t")
     rng = np.random.default_rng(3)
     mu = np.full((1, 200_000), 2.0)
-    y = fam.simulate(mu, {"sigma": np.array([[0.5]]), "nu": np.array([[5.0]])}, None, rng)
+    y = fam.simulate(mu, {"sigma": np.array([[0.5]]), "nu": np.array([[5.0]])}, rng=rng)  # identity: eta = mu
     z = (y - 2.0) / 0.5
     assert abs(np.median(z)) < 0.01
     assert np.var(z) == pytest.approx(5 / 3, rel=0.03)  # nu / (nu - 2)

@@ -283,20 +283,99 @@ class Family(ABC):
         """Whether :meth:`simulate` has what it needs (binomial: the rows' trials)."""
         return True
 
-    def simulate(self, mu: np.ndarray, params: dict, trials, rng: np.random.Generator) -> np.ndarray:
-        """New responses given the mean ``mu`` (samples, rows) and the family's parameters.
+    @property
+    def simulation_parameters(self) -> tuple[str, ...]:
+        """Names of the draws :meth:`simulate` needs besides the linear predictor (Bambi's names).
+
+        The family's :attr:`aux_parameters` (``sigma``, ``alpha``, ``nu``), and the
+        cut-points ``threshold`` of the cumulative family.
+        """
+        return self.aux_parameters
+
+    def parameter_draws(self, draws, idx=None) -> dict:
+        """The draws of :attr:`simulation_parameters` in the layout :meth:`simulate` takes.
 
         Parameters
         ----------
-        mu : numpy.ndarray
-            Expected response (a probability for bernoulli and binomial), (samples, rows).
-        params : dict
-            :attr:`aux_parameters` -> draws shaped (samples, 1).
-        trials : numpy.ndarray or None
+        draws : xarray.Dataset
+            Posterior (or prior) draws with dims ``chain`` and ``draw``.
+        idx : numpy.ndarray, optional
+            Keep only these samples (positions in the chain-major flattening).
+
+        Returns
+        -------
+        dict
+            Name -> array (samples, width): width 1 for a scalar parameter (``sigma``),
+            one column per cut-point for ``threshold``.
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr
+        >>> from bayesglmm.families import get_family
+        >>> ds = xr.Dataset({"sigma": (("chain", "draw"), np.ones((2, 3)))})
+        >>> get_family("gaussian").parameter_draws(ds)["sigma"].shape
+        (6, 1)
+        """
+        out = {}
+        for name in self.simulation_parameters:
+            da = draws[name]
+            other = [d for d in da.dims if d not in ("chain", "draw")]
+            arr = da.transpose("chain", "draw", *other).values
+            arr = arr.reshape(arr.shape[0] * arr.shape[1], -1)
+            out[name] = arr if idx is None else arr[idx]
+        return out
+
+    def simulate(self, eta, params: dict | None = None, *, link: str | None = None, trials=None,
+                 rng: np.random.Generator) -> np.ndarray:
+        """New responses, one per draw and row, given the linear predictor: the package's one way.
+
+        Posterior and prior predictive checks, predictions and SBC all simulate through this
+        method.
+
+        Parameters
+        ----------
+        eta : numpy.ndarray
+            Linear predictor (offsets included), (samples, rows); the mean is
+            ``g^-1(eta)``. For the cumulative family the latent predictor without the
+            cut-points.
+        params : dict, optional
+            :attr:`simulation_parameters` -> draws shaped (samples, 1) (``sigma``,
+            ``alpha``, ``nu``) or (samples, K - 1) (``threshold``), as
+            :meth:`parameter_draws` returns them; broadcast against ``eta``.
+        link : str, optional
+            The model's link (the family's default if None).
+        trials : numpy.ndarray, optional
             Trials per row (binomial).
         rng : numpy.random.Generator
+            Source of the randomness (keyword only, required): the same generator state
+            gives the same responses.
+
+        Returns
+        -------
+        numpy.ndarray
+            (samples, rows), floats: 0/1, counts, successes, real values or category codes
+            0..K-1.
+
+        Raises
+        ------
+        FamilyError
+            When the family cannot simulate (binomial without trials).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bayesglmm.families import get_family
+        >>> y = get_family("poisson").simulate(np.log([[2.0, 5.0]] * 4000), rng=np.random.default_rng(1))
+        >>> y.shape, np.round(y.mean(axis=0)).tolist()
+        ((4000, 2), [2.0, 5.0])
         """
-        raise FamilyError(f"Posterior predictive draws are not implemented for the {self.name} family.")
+        eta = np.asarray(eta, dtype=float)
+        params = {} if params is None else params
+        return self._simulate_mean(self.inverse_link(link)(eta), params, trials, rng)
+
+    def _simulate_mean(self, mu: np.ndarray, params: dict, trials, rng: np.random.Generator) -> np.ndarray:
+        """Draw responses given the mean ``mu`` (samples, rows); the families with a mean override this."""
+        raise FamilyError(f"Simulating responses is not implemented for the {self.name} family.")
 
     def response_moments(self, mean: np.ndarray, params: dict, trials) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of the response given the likelihood's mean parameter (dispersion check).

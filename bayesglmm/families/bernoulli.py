@@ -70,5 +70,5 @@ class Bernoulli(Family):
     def icc_residual_variance(self, link, draws, fixed_mean, total_group_var):
         return threshold_latent_variance(self, link)
 
-    def simulate(self, mu, params, trials, rng):
+    def _simulate_mean(self, mu, params, trials, rng):
         return rng.binomial(1, np.clip(mu, 0, 1)).astype(float)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayesglmm.errors import DataError
+from bayesglmm.errors import DataError, FamilyError
 from bayesglmm.families.bernoulli import Bernoulli
 from bayesglmm.families.base import check_count_response
 
@@ -68,7 +68,9 @@ class Binomial(Bernoulli):
     def can_simulate(self, trials) -> bool:
         return trials is not None
 
-    def simulate(self, mu, params, trials, rng):
+    def _simulate_mean(self, mu, params, trials, rng):
+        if trials is None:
+            raise FamilyError("Simulating a binomial response needs the trials of each row (trials=...).")
         return rng.binomial(np.broadcast_to(trials.astype(np.int64), mu.shape), np.clip(mu, 0, 1)).astype(float)
 
     def response_moments(self, mean, params, trials):

@@ -82,5 +82,5 @@ class Gaussian(Family):
     def icc_residual_variance(self, link, draws, fixed_mean, total_group_var):
         return self._residual_variance(link, draws), "sigma_d^2 = sigma^2, the residual variance (per draw)"
 
-    def simulate(self, mu, params, trials, rng):
+    def _simulate_mean(self, mu, params, trials, rng):
         return rng.normal(mu, params["sigma"])

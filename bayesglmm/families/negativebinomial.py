@@ -34,7 +34,7 @@ class NegativeBinomial(Poisson):
             f"response (Nakagawa, Johnson & Schielzeth 2017), theta = Bambi's alpha,\n  {_LAMBDA}"
         )
 
-    def simulate(self, mu, params, trials, rng):
+    def _simulate_mean(self, mu, params, trials, rng):
         alpha = np.broadcast_to(params["alpha"], mu.shape)
         return rng.negative_binomial(alpha, alpha / (alpha + mu)).astype(float)
 

@@ -59,7 +59,7 @@ class Poisson(Family):
             f"(Nakagawa, Johnson & Schielzeth 2017),\n  {_LAMBDA}"
         )
 
-    def simulate(self, mu, params, trials, rng):
+    def _simulate_mean(self, mu, params, trials, rng):
         return rng.poisson(mu).astype(float)
 
     def response_moments(self, mean, params, trials):

@@ -60,6 +60,6 @@ class StudentT(Gaussian):
         note = (f"; {heavy} of {nu.size} draws have nu <= 2 (infinite variance, ICC 0)" if heavy else "")
         return variance, f"sigma_d^2 = sigma^2 * nu / (nu - 2), the Student-t residual variance (per draw){note}"
 
-    def simulate(self, mu, params, trials, rng):
+    def _simulate_mean(self, mu, params, trials, rng):
         nu = np.broadcast_to(params["nu"], mu.shape)
         return mu + params["sigma"] * rng.standard_t(nu)
