@@ -52,7 +52,7 @@ class ArgumentError(BayesGLMMError, TypeError):
 
 
 class UnknownModelError(BayesGLMMError, KeyError):
-    """A model comparison has no model of that name (lists the names it has)."""
+    """No model (in a comparison) or course analysis of that name (lists the names there are)."""
 
     def __str__(self) -> str:  # KeyError would show the message quoted, as a repr
         return str(self.args[0]) if len(self.args) == 1 else super().__str__()

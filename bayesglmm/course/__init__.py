@@ -2,8 +2,10 @@
 
 Each analysis is a module with ``DESCRIPTION``, ``STEPS`` (its steps, in the course's
 order, each a function of one :class:`Analysis`) and ``run(data_dir=None, out=None,
-seed=1, quick=False) -> CourseResult``. ``bayesglmm course NAME --out DIR`` runs one;
-``examples/NAME.py`` walks through the same steps as a tutorial.
+seed=1, quick=False) -> CourseResult``, the one runner of :mod:`bayesglmm.course.framework`.
+The course's material (its printed numbers with their sources, each step's heading and R
+code) is data: ``bayesglmm/course/reference/NAME.json``. ``bayesglmm course NAME --out DIR``
+runs one; ``examples/NAME.py`` walks through the same steps as a tutorial.
 
 * ``multicentre``: course Exercise 1 (Beitler & Landis multicentre trial), items 1-9.
 * ``betablocker``: lecture 8 (beta-blocker meta-analysis), GLM against GLMM.
@@ -19,7 +21,7 @@ seed=1, quick=False) -> CourseResult``. ``bayesglmm course NAME --out DIR`` runs
 Examples
 --------
 >>> from bayesglmm.course import ANALYSES
->>> sorted(ANALYSES)
+>>> sorted(ANALYSES)  # doctest: +NORMALIZE_WHITESPACE
 ['betablocker', 'bloodpressure', 'housing', 'hr', 'motorins', 'multicentre', 'muscatine', 'patients', 'rehab',
  'schizo']
 >>> result = ANALYSES["multicentre"].run(quick=True)  # doctest: +SKIP
@@ -42,6 +44,7 @@ import pandas as pd
 
 from bayesglmm import datasets
 from bayesglmm.diagnostics import ConvergenceWarning
+from bayesglmm.errors import DatasetNotFoundError
 from bayesglmm.report import Report
 
 __all__ = ["ANALYSES", "Analysis", "CourseResult", "REPORT_FILE", "interval_text", "package_versions",
@@ -120,7 +123,7 @@ def _data_file(name: str, data_dir) -> Path:
     for file_name in datasets._FILE_DATASETS[name][0]:
         if (folder / file_name).is_file():
             return folder / file_name
-    raise FileNotFoundError(f"no data file for {name!r} in {folder}")  # find_data_dir found one: unreachable
+    raise DatasetNotFoundError(f"no data file for {name!r} in {folder}")  # find_data_dir found one: unreachable
 
 
 @dataclass

@@ -11,11 +11,7 @@ the two posteriors of the treatment effect.
 ``random_effects`` (``decision``, ``elpd_diff``, ``dse``), ``odds_ratio``, ``treat_glm``
 and ``treat_glmm`` (median, lower, upper).
 
-Examples
---------
->>> from bayesglmm.course import betablocker
->>> result = betablocker.run(quick=True)        # doctest: +SKIP
->>> result.answers["5. Odds ratio of treatment"]  # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -25,19 +21,19 @@ import numpy as np
 import pandas as pd
 
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
+from bayesglmm.course.framework import glm_against_glmm, reference, runner, step
 from bayesglmm.course.multicentre import proportion_plot
-from bayesglmm.plots import plot_caterpillar, plot_ppc, plot_ranef_qq
+from bayesglmm.plots import plot_caterpillar, plot_ranef_qq
 from bayesglmm.predict import population_averaged_ratio
-from bayesglmm.questions import random_effects_needed
 
 DESCRIPTION = "Lecture 8: beta-blocker meta-analysis (22 centres), GLM vs GLMM and the treatment odds ratio"
 TITLE = "Beta-blocker meta-analysis (lecture 8): GLM and GLMM, the Bayesian way"
 FORMULAS = {"GLM": "p(r, n) ~ treat", "GLMM": "p(r, n) ~ treat + (1|center)"}
-# The lecture's printouts: estimate and standard error.
-LECTURE = {"GLM": {"Intercept": (-2.19711, 0.03359), "treat[1]": (-0.25737, 0.04942)},
-           "GLMM": {"Intercept": (-2.19618, 0.11292), "treat[1]": (-0.26091, 0.04982)}}
-LECTURE_CENTRE_VARIANCE = 0.2362  # SD 0.486
-LECTURE_OR = 0.77
+# The lecture's printouts (estimate and standard error), each with its source: reference/betablocker.json.
+_LECTURE = reference("betablocker")
+LECTURE = {key: _LECTURE[key] for key in FORMULAS}
+LECTURE_CENTRE_VARIANCE = _LECTURE["centre_variance"]  # SD 0.486
+LECTURE_OR = _LECTURE["odds_ratio"]
 
 
 def _with_lecture(fit, key: str) -> pd.DataFrame:
@@ -47,24 +43,9 @@ def _with_lecture(fit, key: str) -> pd.DataFrame:
     return table
 
 
+@step
 def step_describe(a: Analysis) -> None:
-    """1. The data, and the observed death proportion per centre and treatment.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_describe(a)  # doctest: +SKIP
-    """
-    a.report.heading("1. The data")
-    a.r_and_python("betablok <- read.table('betablok.dat'); names(betablok) <- c('r', 'n')\n"
-                   "betablok$treat <- factor(gl(2,1), labels=c(0,1)); betablok$center <- gl(22,2)",
-                   'bb = bg.datasets.load("betablocker")   # treat "0"/"1" and center already categorical')
+    """1. The data, and the observed death proportion per centre and treatment."""
     data = a.data.assign(prop=a.data["r"] / a.data["n"])
     a.report.table(data, "The data: r deaths of n patients (prop = r / n)")
     a.report.figure(proportion_plot(data, prop="prop", group="center", hue="treat",
@@ -77,48 +58,20 @@ def step_describe(a: Analysis) -> None:
              f"{data['prop'].min():.3f} to {data['prop'].max():.3f}.")
 
 
+@step
 def step_glm(a: Analysis) -> None:
-    """2. The GLM that ignores the centres.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_glm(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Logistic model ignoring the centres (GLM)")
-    a.r_and_python("betablok.glm <- glm(cbind(r, (n-r)) ~ treat, data = betablok, family = binomial)",
-                   'glm = bg.fit("p(r, n) ~ treat", bb, family="binomial", seed=1)')
+    """2. The GLM that ignores the centres."""
     glm = a.fit("GLM", FORMULAS["GLM"], "binomial")
     table = _with_lecture(glm, "GLM")
     a.report.table(table, "GLM coefficients: the lecture's estimates and SEs, and the posterior")
     t = table.loc["treat[1]"]
-    a.answer("2. GLM", f"treat {interval_text(t['median'], t['lower'], t['upper'])} (lecture -0.25737, SE 0.04942).")
+    a.answer("2. GLM", f"treat {interval_text(t['median'], t['lower'], t['upper'])} "
+             f"(lecture {LECTURE['GLM']['treat[1]'][0]}, SE {LECTURE['GLM']['treat[1]'][1]}).")
 
 
+@step
 def step_glmm(a: Analysis) -> None:
-    """3. The GLMM with a random intercept per centre.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_glmm(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Logistic mixed model with centre intercepts (GLMM)")
-    a.r_and_python("betablok.glmer <- glmer(cbind(r, (n-r)) ~ treat + (1|center), data = betablok, family = binomial)",
-                   'glmm = bg.fit("p(r, n) ~ treat + (1|center)", bb, family="binomial", seed=1)\n'
-                   "print(glmm.summary())")
+    """3. The GLMM with a random intercept per centre."""
     glmm = a.fit("GLMM", FORMULAS["GLMM"], "binomial")
     a.report.code(str(glmm.summary()))
     a.report.table(_with_lecture(glmm, "GLMM"), "GLMM coefficients: the lecture's estimates and SEs, and the posterior")
@@ -126,57 +79,21 @@ def step_glmm(a: Analysis) -> None:
     variance = glmm.draws["1|center_sigma"].values.ravel() ** 2
     var_lo, var_hi = np.quantile(variance, [0.025, 0.975])
     a.answer("3. GLMM", f"centre SD {interval_text(sd['median'], sd['lower'], sd['upper'])}, variance "
-             f"{interval_text(np.median(variance), var_lo, var_hi)} (lecture: variance 0.2362, SD 0.486).")
+             f"{interval_text(np.median(variance), var_lo, var_hi)} (lecture: variance {LECTURE_CENTRE_VARIANCE}, SD "
+             f"{_LECTURE['centre_sd']}).")
 
 
+@step
 def step_random_effects(a: Analysis) -> None:
-    """4. Do the centres matter? GLM against GLMM by cross-validation and the centre SD.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Are the centre effects needed?")
-    a.r_and_python("AIC(betablok.glm); AIC(betablok.glmer)   # 527.19, 324.4",
-                   "bg.random_effects_needed(glm, glmm)")
-    ans = random_effects_needed(a.fits["GLM"], a.fits["GLMM"], seed=a.seed, allow_unconverged=True)
-    a.report.table(ans.comparison.table, "Cross-validation: GLM vs GLMM")
-    a.report.table(ans.table, "Centre SD: posterior against prior")
-    for note in ans.comparison.notes:
-        a.report.text(f"Note: {note}")
-    for key in ("GLM", "GLMM"):
-        group = a.data["center"] if key == "GLM" else None
-        a.report.figure(plot_ppc(a.fits[key], kind="groups", group=group, seed=a.seed),
-                        f"Posterior predictive check of the {key}: observed death proportions against 95% "
-                        "intervals of replicated ones")
-    a.values["random_effects"] = {"decision": ans.decision, "elpd_diff": ans.elpd_diff, "dse": ans.dse}
-    a.answer("4. Centre effects needed?", f"{ans.verdict} (lecture: AIC 527.19 -> 324.4).")
+    """4. Do the centres matter? GLM against GLMM by cross-validation and the centre SD."""
+    ans = glm_against_glmm(a, "center", "observed death proportions against 95% intervals of replicated ones")
+    a.answer("4. Centre effects needed?", f"{ans.verdict} (lecture: AIC {_LECTURE['aic'][0]} -> "
+             f"{_LECTURE['aic'][1]}).")
 
 
+@step
 def step_odds_ratio(a: Analysis) -> None:
-    """5. The treatment's odds ratio, within a centre and averaged over centres.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_odds_ratio(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. The odds ratio of beta-blockers")
-    a.r_and_python("exp(-0.26)   # 0.77: the odds of dying are reduced to 77% of the untreated value",
-                   'glmm.ratios()\npopulation_averaged_ratio(glmm, "treat")   # from bayesglmm.predict')
+    """5. The treatment's odds ratio, within a centre and averaged over centres."""
     glmm = a.fits["GLMM"]
     ratios = population_averaged_ratio(glmm, "treat")
     a.report.table(ratios, "Odds ratio of death, beta-blocker vs control")
@@ -186,27 +103,14 @@ def step_odds_ratio(a: Analysis) -> None:
                     "Posterior of the odds ratio, with the lecture's 0.77")
     c = ratios.loc["conditional"]
     a.values["odds_ratio"] = (c["ratio"], c["lower"], c["upper"])
-    a.answer("5. Odds ratio of treatment", f"{interval_text(c['ratio'], c['lower'], c['upper'])} (lecture 0.77); "
+    a.answer("5. Odds ratio of treatment", f"{interval_text(c['ratio'], c['lower'], c['upper'])} "
+             f"(lecture {LECTURE_OR}); "
              f"P(odds ratio < 1) = {np.mean(odds < 1):.3f}: beta-blockers reduce the odds of death.")
 
 
+@step
 def step_compare_treatment(a: Analysis) -> None:
-    """6. The lecture's point: did accounting for the centres change the treatment estimate?
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_compare_treatment(a)  # doctest: +SKIP
-    """
-    a.report.heading("6. Did accounting for the centres change the treatment effect?")
-    a.r_and_python("# lecture: treat1 -0.25737 (GLM) and -0.26091 (GLMM): 'did not make much difference'",
-                   'pd.concat({"GLM": glm.fixef().loc["treat[1]"], "GLMM": glmm.fixef().loc["treat[1]"]}, axis=1)')
+    """6. The lecture's point: did accounting for the centres change the treatment estimate?"""
     rows = {key: a.fits[key].fixef().loc["treat[1]", ["median", "sd", "lower", "upper"]] for key in FORMULAS}
     table = pd.DataFrame(rows).T
     table.insert(0, "lecture estimate", [LECTURE[k]["treat[1]"][0] for k in table.index])
@@ -230,23 +134,9 @@ def step_compare_treatment(a: Analysis) -> None:
              "while the intercept's uncertainty grew (see steps 2-3).")
 
 
+@step
 def step_checks(a: Analysis) -> None:
-    """7. The centre effects: normal QQ plot, caterpillar plot and ICC.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("betablocker", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("7. The centre effects")
-    a.r_and_python("qqnorm(unlist(ranef(betablok.glmer)$center))",
-                   "glmm.plot_ranef_qq(); plot_caterpillar(glmm); glmm.icc()")
+    """7. The centre effects: normal QQ plot, caterpillar plot and ICC."""
     glmm = a.fits["GLMM"]
     a.report.figure(plot_ranef_qq(glmm), "Normal QQ plot of the centre effects, with their posterior band")
     a.report.figure(plot_caterpillar(glmm), "Centre effects with 95% intervals")
@@ -254,36 +144,11 @@ def step_checks(a: Analysis) -> None:
     a.report.code(str(icc))
     c = icc.loc["center"]
     a.answer("7. Centre effects", f"ICC {interval_text(c['median'], c['lower'], c['upper'])} on the latent scale "
-             "(lecture's variance 0.2362 gives 0.067).")
+             f"(lecture's variance {LECTURE_CENTRE_VARIANCE} gives "
+             f"{LECTURE_CENTRE_VARIANCE / (LECTURE_CENTRE_VARIANCE + np.pi ** 2 / 3):.3f}).")
 
 
 STEPS = [step_describe, step_glm, step_glmm, step_random_effects, step_odds_ratio, step_compare_treatment, step_checks]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the lecture's analysis end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``betablocker.csv`` (or the lecture's ``betablok.dat``).
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("betablocker", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the lecture's R code, the Python that replaces it, and the "
-                  "answer with its number next to the lecture's.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

@@ -23,11 +23,7 @@ residual SDs, 95% and 90%), ``truth`` (the simulation's parameters), ``icc`` (na
 (median, lower, upper)) and ``rmse`` (root mean squared difference between observed and
 conditional predicted bp).
 
-Examples
---------
->>> from bayesglmm.course import bloodpressure
->>> result = bloodpressure.run(quick=True)  # doctest: +SKIP
->>> result.answers["3. Variance components and ICCs"]  # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -42,6 +38,7 @@ import pandas as pd
 from bayesglmm import datasets
 from bayesglmm.checks import ppc_pvalues
 from bayesglmm.course import Analysis, interval_text, posterior_figure
+from bayesglmm.course.framework import runner, step
 from bayesglmm.plots import plot_ppc, plot_ranef_qq
 from bayesglmm.report import Report
 from bayesglmm.summary import interval_bounds
@@ -49,6 +46,7 @@ from bayesglmm.summary import interval_bounds
 DESCRIPTION = "The blog's medical example: blood pressure over time, patients nested in hospitals (simulated)"
 TITLE = "Blood pressure of patients within hospitals (the blog's GLMM example): a Bayesian mixed model"
 SIM_SEED = datasets.BLOODPRESSURE_SEED
+EXAMPLE_START = "start(quick=True)"  # the example of every step opens the analysis with this module's start()
 SD_NAMES = {"1|hospital_id_sigma": "hospital SD", "1|patient_id_sigma": "patient SD", "sigma": "residual SD"}
 
 
@@ -136,31 +134,9 @@ def start(*, seed: int = 1, quick: bool = False, sim_seed: int = SIM_SEED) -> An
     return Analysis("bloodpressure", data, Report(TITLE), int(seed), bool(quick), source, sha)
 
 
+@step(check=('list(a.answers)', "['1. The data']"))
 def step_describe(a: Analysis) -> None:
-    """1. The simulated data: patients nested in hospitals, bp over time.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`start`); the step adds its tables, figures and
-        one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start(quick=True)
-    >>> step_describe(a)
-    >>> list(a.answers)
-    ['1. The data']
-    """
-    a.report.heading("1. The data (simulated as in the blog)")
-    a.r_and_python("set.seed(123)\nhospital_id <- factor(rep(1:10, each = 50))\n"
-                   "patient_id <- factor(rep(1:100, each = 5))\n"
-                   "hospital_effect <- rnorm(10, 0, 2); patient_effect <- rnorm(100, 0, 1)\n"
-                   "time <- rep(1:5, times = 100)\n"
-                   "bp <- 120 + hospital_effect[hospital_id] + patient_effect[patient_id] + 0.5 * time +\n"
-                   "      rnorm(500, 0, 5)",
-                   'bp = bg.datasets.load("bloodpressure")   # the same simulation with numpy (seed 123)\n'
-                   'bp.attrs["truth"]')
+    """1. The simulated data: patients nested in hospitals, bp over time."""
     data = a.data
     truth = data.attrs["truth"]
     a.report.text("R's set.seed(123) stream cannot be reproduced with numpy, so the draws differ from the blog's; "
@@ -200,21 +176,9 @@ def _patient_lines(ax, data: pd.DataFrame, column: str, **kwargs) -> None:
     ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper left")
 
 
+@step
 def step_fit(a: Analysis) -> None:
-    """2. The mixed model and its fixed effects against the simulation's truth.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`start`); the step adds its tables, figures and
-        one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start(quick=True)  # doctest: +SKIP
-    >>> step_fit(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. The mixed model: random intercepts for hospitals and patients")
+    """2. The mixed model and its fixed effects against the simulation's truth."""
     formula = model_formula(a.data)
     a.r_and_python("model <- lmer(bp ~ time + (1 | hospital_id) + (1 | patient_id), data = data)\nsummary(model)\n"
                    "fixef(model)",
@@ -258,23 +222,9 @@ def _true_icc(truth: dict) -> dict:
             "same patient (incl. hospital)": (vh + vp) / total}
 
 
+@step(after=("step_fit",))
 def step_variance(a: Analysis) -> None:
-    """3. Variance components and intra-class correlations against the truth.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`start`); the step adds its tables, figures and
-        one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start(quick=True)  # doctest: +SKIP
-    >>> step_fit(a); step_variance(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Variance components and intra-class correlations")
-    a.r_and_python("VarCorr(model)   # the summary's random-effects table",
-                   "fit.varcorr()\nfit.icc()")
+    """3. Variance components and intra-class correlations against the truth."""
     fit = a.fits[a.best]
     data = a.data
     truth = data.attrs["truth"]
@@ -325,26 +275,9 @@ def step_variance(a: Analysis) -> None:
              f"(truth {true_icc['same patient (incl. hospital)']:.3f}).")
 
 
+@step(after=("step_fit",))
 def step_predict(a: Analysis) -> None:
-    """4. Observed against predicted blood pressure (each patient's and hospital's own effects).
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`start`); the step adds its tables, figures and
-        one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start(quick=True)  # doctest: +SKIP
-    >>> step_fit(a); step_predict(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Observed vs predicted blood pressure")
-    a.r_and_python("data$predicted_bp <- predict(model)\n"
-                   "ggplot(data, aes(x = time, y = bp, group = patient_id)) +\n"
-                   "  geom_line(aes(color = hospital_id), alpha = 0.5) +\n"
-                   "  geom_line(aes(y = predicted_bp), color = \"orange\", linetype = \"dashed\")",
-                   'pred = fit.predict(kind="conditional")   # each row with its hospital and patient effects')
+    """4. Observed against predicted blood pressure (each patient's and hospital's own effects)."""
     fit = a.fits[a.best]
     data = a.data
     pred = fit.predict(kind="conditional", seed=a.seed)
@@ -395,32 +328,18 @@ def step_predict(a: Analysis) -> None:
     rmse = float(np.sqrt(np.mean(resid**2)))
     covered = float(np.mean((data["bp"] >= pred["pred_lower"]) & (data["bp"] <= pred["pred_upper"])))
     corr = float(np.corrcoef(pred["mean"], data["bp"])[0, 1])
-    a.values["rmse"] = rmse
     a.report.text(f"Observed and predicted bp correlate at {corr:.2f}; the root mean squared difference is "
                   f"{rmse:.2f}, close to the residual SD (truth 5): the predictions follow each patient's level "
                   f"but not the reading-to-reading noise, which is most of the variation. {covered:.0%} of the "
                   "readings lie inside their 95% posterior predictive intervals.")
     a.answer("4. Observed vs predicted", f"correlation {corr:.2f}, RMSE {rmse:.2f} (residual SD truth 5); "
              f"{covered:.0%} of readings inside their 95% predictive intervals.")
+    a.values["rmse"] = rmse
 
 
+@step(after=("step_fit",))
 def step_checks(a: Analysis) -> None:
-    """5. Checks: posterior predictive density and QQ plots of the group effects.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`start`); the step adds its tables, figures and
-        one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start(quick=True)  # doctest: +SKIP
-    >>> step_fit(a); step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Checking the model")
-    a.r_and_python("# not in the blog",
-                   'plot_ppc(fit, kind="density"); plot_ppc(fit, kind="stats"); fit.plot_ranef_qq()')
+    """5. Checks: posterior predictive density and QQ plots of the group effects."""
     fit = a.fits[a.best]
     a.report.figure(plot_ppc(fit, kind="density", seed=a.seed), "Density of bp against replicated data sets")
     a.report.figure(plot_ppc(fit, kind="stats", seed=a.seed, stats=("mean", "sd", "min", "max")),
@@ -438,30 +357,4 @@ def step_checks(a: Analysis) -> None:
 STEPS = [step_describe, step_fit, step_variance, step_predict, step_checks]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the blog's example end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Not used (the data are simulated); accepted like every analysis' ``run``.
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit (the simulation keeps its own seed, 123).
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start(seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the blog's R code, the Python that replaces it, and the "
-                  "answer next to the simulation's true values (the blog prints no estimates).")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

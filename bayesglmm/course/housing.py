@@ -40,27 +40,26 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesglmm.checks import ppc_pvalues
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
+from bayesglmm.course.framework import ordinal_checks, reference, runner, stacked_share_figure, step
 from bayesglmm.course.schizo import coefficient_draws, fit_mass_points, mass_point_deviance, to_mixcat
-from bayesglmm.plots import plot_ppc, plot_ranef_qq
 from bayesglmm.summary import interval_bounds
 
 DESCRIPTION = "McLain's notes section 6: housing of 362 homeless mentally ill subjects, cumulative logit mixed model"
 TITLE = "Housing outcomes (GLMM notes, section 6): an ordinal mixed model with missing responses"
 FORMULA = "House ~ Sec*Time + (1|ID)"
-# mixcat's npmlt (k = 3) as printed in the notes, mixcat's convention: estimate and SE.
-MIXCAT = {"(Intercept) 1": (-0.9959, 0.1437), "(Intercept) 2": (1.035, 0.1407),
-          "factor(Sec)1": (-1.078, 0.1481), "factor(Time)6": (-0.2671, 0.1416),
-          "factor(Time)12": (0.5695, 0.1316), "factor(Time)24": (-0.02591, 0.1351),
-          "factor(Sec)1:factor(Time)6": (0.2327, 0.2048), "factor(Sec)1:factor(Time)12": (-0.02180, 0.1866),
-          "factor(Sec)1:factor(Time)24": (-0.08784, 3.581e-15)}
-MIXCAT_VARIANCE = (1.0870, 0.2433)
-MIXCAT_POINTS = ([-1.54857, -0.13298, 2.98487], [0.10753, 0.80099, 0.09147])
-MIXCAT_M2LOGL = 2598
+# mixcat's npmlt (k = 3) as printed in the notes, mixcat's convention (estimate and SE): reference/housing.json.
+_NOTES = reference("housing")
+MIXCAT, MIXCAT_VARIANCE = _NOTES["MIXCAT"], _NOTES["MIXCAT_VARIANCE"]
+MIXCAT_POINTS, MIXCAT_M2LOGL = _NOTES["MIXCAT_POINTS"], _NOTES["MIXCAT_M2LOGL"]
 LATENT_VARIANCE = np.pi**2 / 3
 CATEGORIES = {1: "street", 2: "community", 3: "independent"}
 TIMES = ["0", "6", "12", "24"]
+#: Captions of step 5's checks (:func:`bayesglmm.course.framework.ordinal_checks`).
+CHECKS = {"bars": "Responses per housing category against replicated data",
+          "table": "Mean housing category (1-3) overall and per Section 8 x time cell: observed against replicated, "
+                   "with Bayesian p-values",
+          "qq": "Normal QQ plot of the subject intercepts"}
 
 
 def mixcat_name(name: str) -> str:
@@ -103,26 +102,9 @@ def mixcat_design(frame: pd.DataFrame) -> tuple:
     return frame["House"].astype(int).to_numpy(), X, frame["ID"].astype(str).to_numpy()
 
 
+@step(check=('a.values["missing"]', '159'))
 def step_describe(a: Analysis) -> None:
-    """1. Housing by Section 8 and time, and the missing responses.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("housing", TITLE, quick=True)
-    >>> step_describe(a)
-    >>> a.values["missing"]
-    159
-    """
-    a.report.heading("1. The data")
-    a.r_and_python('house <- read_excel("Housing.xlsx", na = ".")\nstr(house)\n'
-                   "house <- house %>% mutate(House = Housing + 1)",
-                   'house = bg.datasets.load("housing")   # House = Housing + 1, Sec and Time as factors')
+    """1. Housing by Section 8 and time, and the missing responses."""
     data = a.data
     a.report.table(data.head(8), "The first 8 of 1448 rows")
     missing = data["House"].isna()
@@ -135,19 +117,9 @@ def step_describe(a: Analysis) -> None:
                   "ratings only; this is valid if the responses are missing at random given the subject's "
                   "other ratings and covariates, which a mixed model uses through the subject's effect.")
     share = pd.crosstab([data["Sec"], data["Time"]], data["House"], normalize="index")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    colors = ["#c0392b", "#f2c45f", "#519e3e"]
-    for ax, sec in zip(axes, ["0", "1"]):
-        sub = share.loc[sec]
-        bottom = np.zeros(len(sub))
-        for k, color in zip(sub.columns, colors):
-            ax.bar([str(t) for t in sub.index], sub[k], bottom=bottom, color=color, label=f"{k} {CATEGORIES[int(k)]}")
-            bottom += sub[k].to_numpy()
-        ax.set_title(f"Section 8 = {sec} ({data.loc[data['Sec'] == sec, 'ID'].nunique()} subjects)", fontsize=10)
-        ax.set_xlabel("months")
-    axes[0].set_ylabel("share of observed responses")
-    axes[1].legend(frameon=False, fontsize=7, loc="lower right")
-    fig.tight_layout()
+    titles = {sec: f"Section 8 = {sec} ({data.loc[data['Sec'] == sec, 'ID'].nunique()} subjects)" for sec in ["0", "1"]}
+    fig = stacked_share_figure(share, titles, [f"{k} {CATEGORIES[int(k)]}" for k in share.columns],
+                               ["#c0392b", "#f2c45f", "#519e3e"], xlabel="months", ylabel="share of observed responses")
     a.report.figure(fig, "Housing by time and Section 8 certificate (observed responses)")
     indep = (data["House"].astype(float) == 3).groupby([data["Sec"], data["Time"]], observed=True).mean()
     indep = indep[data["House"].notna().groupby([data["Sec"], data["Time"]], observed=True).any()]
@@ -156,26 +128,9 @@ def step_describe(a: Analysis) -> None:
              f"without {indep.loc[('0', '24')]:.0%}.")
 
 
+@step
 def step_fit(a: Analysis) -> None:
-    """2. The notes' model, fitted to the observed responses (missing ones dropped and recorded).
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("housing", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fit(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Cumulative logit model with a random intercept per subject")
-    a.r_and_python("form <- House ~ factor(Sec) + factor(Time) + factor(Sec)*factor(Time)\nrand_form <- ~ 1\n"
-                   "house_glmm <- npmlt(formula = form, random = rand_form, id = ID, k = 3, EB = FALSE)\n"
-                   "summary(house_glmm)",
-                   f'fit = bg.fit("{FORMULA}", house, family="cumulative", link="logit", dropna=True, seed=1)\n'
-                   "fit.spec.data.dropped_rows   # the rows with a missing House\nprint(fit.summary())")
+    """2. The notes' model, fitted to the observed responses (missing ones dropped and recorded)."""
     # At 4 x 1000 draws the cut-points' R-hat was 1.013 (seed 1): full runs get twice the draws.
     fit = a.fit("random intercept", FORMULA, "cumulative", link="logit", dropna=True, scale=1 if a.quick else 2)
     a.best = "random intercept"
@@ -194,24 +149,9 @@ def step_fit(a: Analysis) -> None:
              f"the same 159), {fit.spec.n_obs} rows of {fit.spec.group_levels().get('ID', '?')} subjects fitted.")
 
 
+@step(after=("step_fit",))
 def step_mixcat(a: Analysis) -> None:
-    """3. Our coefficients in mixcat's sign convention, next to mixcat's printout.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("housing", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fit(a); step_mixcat(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Coefficients against mixcat's, in mixcat's convention")
-    a.r_and_python("summary(house_glmm)$coefficients\n"
-                   "cbind(house_glmm$coefficients/house_glmm$SE.coefficients)",
-                   "-fit.draws[term]   # Bambi's beta in mixcat's convention; cut-points unchanged")
+    """3. Our coefficients in mixcat's sign convention, next to mixcat's printout."""
     fit = a.fits[a.best]
     a.report.text("mixcat: logit P(House <= r) = beta_r + x'gamma + b; Bambi: logit P(House <= r) = c_r - "
                   "(x'beta + u). So gamma = -beta, beta_r = c_r, b = -u (same variance). With House = 1 street, "
@@ -231,9 +171,9 @@ def step_mixcat(a: Analysis) -> None:
     a.values["mixcat_convention"] = values
     a.values["mixcat_table"] = table
     a.report.table(table, "mixcat's estimates (k = 3 mass points) and the posterior in mixcat's convention (95%)")
-    a.report.text("mixcat's SE of 3.6e-15 for factor(Sec)1:factor(Time)24 is a symptom of its singular "
-                  "information matrix, not precision: the posterior interval of that interaction is as wide as the "
-                  "other interactions'.")
+    a.report.text(f"mixcat's SE of {MIXCAT['factor(Sec)1:factor(Time)24'][1]:.1e} for factor(Sec)1:factor(Time)24 "
+                  "is a symptom of its singular information matrix, not precision: the posterior interval of that "
+                  "interaction is as wide as the other interactions'.")
     y, X, ids = mixcat_design(fit.spec.data.frame)
     observed = fit.spec.data.frame
     street = (observed["House"].astype(int) == 1).groupby([observed["Sec"].astype(str),
@@ -272,7 +212,8 @@ def step_mixcat(a: Analysis) -> None:
     covered = int(table["mixcat inside 95%"].sum())
     sec = values["factor(Sec)1"]
     near = int(sum(values[k][1] <= v <= values[k][2] for k, v in zip(MIXCAT, [*best["cuts"], *best["gamma"]])))
-    a.answer("3. Against mixcat", f"factor(Sec)1 {interval_text(*sec, 2)} in mixcat's convention (mixcat -1.078); "
+    a.answer("3. Against mixcat", f"factor(Sec)1 {interval_text(*sec, 2)} in mixcat's convention (mixcat "
+             f"{MIXCAT['factor(Sec)1'][0]}); "
              f"{covered} of {len(table)} mixcat estimates inside our 95% intervals, and of the {len(clear)} "
              f"coefficients whose interval excludes 0 {'all' if agree else 'not all'} have mixcat's sign. mixcat's "
              f"printout is not its maximum: -2logL {at_printed:.1f} at it (printed {MIXCAT_M2LOGL}), "
@@ -319,22 +260,9 @@ def _cell_figure(fit):
     return fig
 
 
+@step(after=("step_fit",))
 def step_variance(a: Analysis) -> None:
-    """4. Variance of the random intercept (mixcat: 1.0870) and the ICC.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("housing", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fit(a); step_variance(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Between-subject variance and ICC")
-    a.r_and_python("# Random effects variance: Estimate 1.0870, Std. Error 0.2433", "fit.varcorr()\nfit.icc()")
+    """4. Variance of the random intercept (mixcat: 1.0870) and the ICC."""
     fit = a.fits[a.best]
     sd = fit.draws["1|ID_sigma"].values.ravel()
     var = sd**2
@@ -355,79 +283,31 @@ def step_variance(a: Analysis) -> None:
     c = icc.loc["ID"]
     a.values["icc"] = (float(c["median"]), float(c["lower"]), float(c["upper"]))
     check = a.values.get("mixcat_check")
-    a.report.text(f"mixcat's 1.0870 belongs to its unfinished fit (step 3)"
+    a.report.text(f"mixcat's {ref:.4f} belongs to its unfinished fit (step 3)"
                   + (f": the maximum of its own three-point model, found there, has variance "
                      f"{check['variance_maximised']:.2f}, close to the posterior's" if check else "")
                   + f". mixcat's variance would give an ICC of {ref / (ref + LATENT_VARIANCE):.3f}. A discrete "
                   "(mass-point) and a normal random intercept are different assumptions, so their variances "
                   "need not agree exactly.")
     inside = lo <= ref <= hi
-    a.answer("4. Random-intercept variance", f"variance {interval_text(*a.values['variance'], 2)} (mixcat 1.0870, "
+    a.answer("4. Random-intercept variance", f"variance {interval_text(*a.values['variance'], 2)} (mixcat {ref:.4f}, "
              f"{'inside' if inside else 'outside'} the 95% interval); ICC "
              f"{interval_text(*a.values['icc'], 2)} on the latent scale (mixcat {ref / (ref + LATENT_VARIANCE):.3f}).")
 
 
+@step(after=("step_fit",))
 def step_checks(a: Analysis) -> None:
-    """5. Posterior predictive checks: categories, and mean housing per Section 8 and time.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("housing", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fit(a); step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Checking the model")
-    a.r_and_python("# not in the notes", 'plot_ppc(fit, kind="bars"); ppc_pvalues(fit, by_group=sec_time)')
+    """5. Posterior predictive checks: categories, and mean housing per Section 8 and time."""
     fit = a.fits[a.best]
-    a.report.figure(plot_ppc(fit, kind="bars", seed=a.seed), "Responses per housing category against replicated data")
     frame = fit.spec.data.frame  # the fitted rows (missing responses dropped)
     order = [f"Sec {sec}, {t} months" for sec in ("0", "1") for t in TIMES]
     cell = ("Sec " + frame["Sec"].astype(str) + ", " + frame["Time"].astype(str) + " months")
-    cell = cell.astype(pd.CategoricalDtype(order)).rename("Sec x Time")
-    pv = ppc_pvalues(fit, stats=("mean",), by_group=cell, seed=a.seed)
-    a.report.table(pv, "Mean housing category (1-3) overall and per Section 8 x time cell: observed against "
-                       "replicated, with Bayesian p-values")
-    a.report.figure(plot_ranef_qq(fit), "Normal QQ plot of the subject intercepts")
-    groups = pv[pv["group"] != ""]
-    flagged = groups.loc[groups["flag"], "level"].tolist()
-    a.values["ppc_flagged"] = flagged
-    a.answer("5. Checks", f"{len(groups) - len(flagged)} of {len(groups)} Section 8 x time mean housing levels "
-             "inside their replicated 95% intervals" + (f"; flagged: {', '.join(map(str, flagged))}." if flagged
-                                                         else "."))
+    inside, n, ending = ordinal_checks(a, fit, cell.astype(pd.CategoricalDtype(order)).rename("Sec x Time"), **CHECKS)
+    a.answer("5. Checks", f"{inside} of {n} Section 8 x time mean housing levels inside their replicated 95% "
+             f"intervals{ending}")
 
 
 STEPS = [step_describe, step_fit, step_mixcat, step_variance, step_checks]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the notes' section 6 end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``housing.csv``.
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 2000 after 2000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("housing", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the notes' R code, the Python that replaces it, and the "
-                  "answer next to mixcat's numbers.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

@@ -12,11 +12,7 @@ binary observations per patient say about it, and LOO compares the two models.
 ``correlation`` (median, lower, upper of the intercept-slope correlation) and ``loo``
 (``elpd_diff`` of the slope model minus the intercept model, and its ``dse``).
 
-Examples
---------
->>> from bayesglmm.course import hr
->>> result = hr.run(quick=True)  # doctest: +SKIP
->>> result.answers["3. Random slope: correlation"]  # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -26,40 +22,22 @@ import numpy as np
 
 from bayesglmm.compare import compare
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
+from bayesglmm.course.framework import reference, runner, step
 from bayesglmm.plots import plot_ppc, plot_ranef_qq
 
 DESCRIPTION = "McLain's notes section 4: heart rates (24 patients x 5 times), random intercept vs random slope"
 TITLE = "Heart rates above baseline (GLMM notes, section 4): random intercepts and slopes"
 FORMULAS = {"random intercept": "HR_incr ~ Time*Drug + (1|Patient)",
             "random slope": "HR_incr ~ Time*Drug + (1 + Time|Patient)"}
-# lme4's estimates in the notes (fm1HR with nAGQ = 20: estimate and SE; fm2HR: estimate only).
-LME4_FM1 = {"Intercept": (-0.51436799, 1.095437), "Time": (-1.95860020, 1.495493), "Drug[b]": (0.88079645, 1.581052),
-            "Drug[p]": (-1.83304494, 1.648564), "Time:Drug[b]": (-0.23413302, 2.062494),
-            "Time:Drug[p]": (-0.09539642, 2.450641)}
-LME4_FM2 = {"Intercept": -0.5616, "Time": -1.7169, "Drug[b]": 0.8915, "Drug[p]": -1.9529, "Time:Drug[b]": -0.2438,
-            "Time:Drug[p]": 0.1059}
-LME4_FM2_VARCORR = {"sd (Intercept)": 2.4424, "sd Time": 0.4982, "cor": -1.00}
+# lme4's estimates in the notes (fm1HR with nAGQ = 20: estimate and SE; fm2HR: estimate only): reference/hr.json.
+_NOTES = reference("hr")
+LME4_FM1, LME4_FM2, LME4_FM2_VARCORR = _NOTES["LME4_FM1"], _NOTES["LME4_FM2"], _NOTES["LME4_FM2_VARCORR"]
 COLORS = {"a": "#e07b39", "b": "#3b75af", "p": "#519e3e"}
 
 
+@step
 def step_describe(a: Analysis) -> None:
-    """1. Heart rate relative to baseline over time, per patient and drug.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("hr", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_describe(a)  # doctest: +SKIP
-    """
-    a.report.heading("1. The data")
-    a.r_and_python('xyplot(HR ~ Time | Patient, HR, type = c("g", "p", "r"))\n'
-                   "HR <- HR %>% mutate(HR_incr = 1*I(HR > baseHR))",
-                   'hr = bg.datasets.load("hr")   # HR_incr = 1*(HR > baseHR) already added')
+    """1. Heart rate relative to baseline over time, per patient and drug."""
     data = a.data
     a.report.table(data.head(10), "The first 10 of 120 rows")
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True)
@@ -80,24 +58,9 @@ def step_describe(a: Analysis) -> None:
              f"{data['HR_incr'].mean():.0%} of rows, by drug {drugs}.")
 
 
+@step
 def step_random_intercept(a: Analysis) -> None:
-    """2. Random intercept per patient.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("hr", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_intercept(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Random intercept per patient")
-    a.r_and_python("fm1HR <- glmer(HR_incr ~ Time + Drug + Time*Drug + (1 | Patient), data = HR, family = binomial, "
-                   "nAGQ = 20)",
-                   'fm1 = bg.fit("HR_incr ~ Time*Drug + (1|Patient)", hr, family="bernoulli", seed=1)')
+    """2. Random intercept per patient."""
     fit = a.fit("random intercept", FORMULAS["random intercept"], "bernoulli")
     table = fit.fixef()[["median", "sd", "lower", "upper", "r_hat", "ess_bulk"]]
     table.insert(0, "lme4 SE", [LME4_FM1[t][1] for t in table.index])
@@ -112,25 +75,9 @@ def step_random_intercept(a: Analysis) -> None:
              f"{which} (lme4: every p > 0.19).")
 
 
+@step
 def step_random_slope(a: Analysis) -> None:
-    """3. Correlated random intercept and slope: the correlation is not identified.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("hr", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_slope(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Random intercept and slope: is their correlation identified?")
-    a.r_and_python("fm2HR <- glmer(HR_incr ~ Time + Drug + Time*Drug + (1 + Time|Patient), data = HR, "
-                   "family = binomial)\n# Patient (Intercept) 2.4424, Time 0.4982, Corr -1.00; failed to converge",
-                   'fm2 = bg.fit("HR_incr ~ Time*Drug + (1 + Time|Patient)", hr, family="bernoulli", seed=1)\n'
-                   "fm2.varcorr()")
+    """3. Correlated random intercept and slope: the correlation is not identified."""
     # The slope SD is weakly identified: at 4 x 1000 draws its R-hat was 1.02 (seed 1); twice the
     # draws and warm-up with target_accept 0.95 converged with seeds 1 and 2 (min bulk ESS ~900).
     fit = a.fit("random slope", FORMULAS["random slope"], "bernoulli", scale=2, target_accept=0.95)
@@ -158,31 +105,19 @@ def step_random_slope(a: Analysis) -> None:
     a.report.figure(fig, "Correlation against slope SD, one point per posterior draw")
     lo, hi = np.quantile(cor, [0.025, 0.975])
     a.values["correlation"] = (float(np.median(cor)), float(lo), float(hi))
+    lme4_cor = LME4_FM2_VARCORR["cor"]
     a.report.text(f"The posterior SD of the correlation is {np.std(cor):.2f}, against {1 / np.sqrt(3):.2f} under "
                   "its uniform prior: five binary observations per patient carry almost no information about it. "
-                  "lme4's -1.00 is an estimate on the boundary of the parameter space, a sign that the model is "
-                  "over-parameterised for these data rather than that the effects are perfectly correlated.")
+                  f"lme4's {lme4_cor:.2f} is an estimate on the boundary of the parameter space, a sign that the model "
+                  "is over-parameterised for these data rather than that the effects are perfectly correlated.")
     a.answer("3. Random slope: correlation", f"cor(Intercept, Time) {interval_text(np.median(cor), lo, hi, 2)}, "
-             f"posterior SD {np.std(cor):.2f} vs prior 0.58: not identified (lme4: -1.00, a boundary estimate).")
+             f"posterior SD {np.std(cor):.2f} vs prior {1 / np.sqrt(3):.2f}: not identified "
+             f"(lme4: {lme4_cor:.2f}, a boundary estimate).")
 
 
+@step
 def step_compare(a: Analysis) -> None:
-    """4. Random intercept or random slope? Compare by LOO.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("hr", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_compare(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Which model predicts better?")
-    a.r_and_python("# the notes show AIC 127.07 for fm2HR only",
-                   "bg.compare({'random intercept': fm1, 'random slope': fm2})")
+    """4. Random intercept or random slope? Compare by LOO."""
     res = compare(dict(a.fits), seed=a.seed, allow_unconverged=True)
     a.report.table(res.table, "Cross-validation (PSIS-LOO; exact refits of rows with high Pareto-k)")
     for note in res.notes:
@@ -194,22 +129,9 @@ def step_compare(a: Analysis) -> None:
                 "the random slope predicts better."))
 
 
+@step
 def step_checks(a: Analysis) -> None:
-    """5. Checks of the random-intercept model: predictive check per patient and QQ plot.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("hr", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Checking the random-intercept model")
-    a.r_and_python("# not in the notes", 'plot_ppc(fm1, kind="groups"); fm1.plot_ranef_qq(); fm1.icc()')
+    """5. Checks of the random-intercept model: predictive check per patient and QQ plot."""
     fit = a.fits["random intercept"]
     a.report.figure(plot_ppc(fit, kind="groups", seed=a.seed),
                     "Posterior predictive check: share of rows above baseline per patient against 95% intervals")
@@ -224,30 +146,4 @@ def step_checks(a: Analysis) -> None:
 STEPS = [step_describe, step_random_intercept, step_random_slope, step_compare, step_checks]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the notes' section 4 end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``hr.csv``.
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("hr", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the notes' R code, the Python that replaces it, and the "
-                  "answer next to lme4's numbers.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

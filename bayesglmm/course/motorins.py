@@ -22,11 +22,7 @@ upper), ``fixed_effects`` (term -> ``decision``, ``elpd_diff``, ``dse``), ``disp
 ``preferred`` (its key), ``rate_ratios`` (the preferred model's table), ``predicted`` (the
 table of step 7) and ``consistency`` (prediction ratios against rate ratios).
 
-Examples
---------
->>> from bayesglmm.course import motorins
->>> result = motorins.run(quick=True, out="motorins-report")  # doctest: +SKIP
->>> result.answers["5. Equation, checks and overdispersion"]   # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -38,7 +34,8 @@ import pandas as pd
 from bayesglmm.checks import dispersion_check, ppc_pvalues, ranef_normality
 from bayesglmm.compare import compare
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
-from bayesglmm.course.patients import NO_COURSE_OUTPUT, _no_course, forest_figure, linear_predictor_text
+from bayesglmm.course.framework import lme4_equivalent, reference, runner, step
+from bayesglmm.course.patients import NO_COURSE_OUTPUT, forest_figure, linear_predictor_text
 from bayesglmm.plots import plot_ppc, plot_ranef_qq
 from bayesglmm.predict import predict, predict_draws
 from bayesglmm.questions import fixed_effect_needed, loo_reading, random_effects_needed
@@ -60,14 +57,8 @@ MODELS = {
 OVERDISPERSION = ["Poisson GLMM", "NB GLMM", "Poisson + (1|Make)", "NB + (1|Make)"]
 #: lme4 1.1-31 (glmer, glmer.nb; Laplace): rate ratios exp(beta) of Km 2-5 and Bonus, Zone
 #: (and Make) SDs, the NB shape theta, and Pearson dispersion (sum of squared Pearson
-#: residuals / residual df).
-LME4 = {"poisson_rr": {"Km[2]": 1.25727, "Km[3]": 1.40971, "Km[4]": 1.54652, "Km[5]": 1.84576, "Bonus": 0.82308},
-        "poisson_zone_sd": 0.21087, "poisson_dispersion": 2.881,
-        "poisson_make_sd": {"Zone": 0.21747, "Make": 0.23995}, "poisson_make_dispersion": 2.098,
-        "nb_zone_sd": 0.19522, "nb_theta": 18.38,
-        "nb_make_rr": {"Km[2]": 1.19071, "Km[3]": 1.30488, "Km[4]": 1.42593, "Km[5]": 1.67609, "Bonus": 0.82023},
-        "nb_make_sd": {"Zone": 0.20639, "Make": 0.24649}, "nb_make_theta": 49.60,
-        "aic": {"Poisson GLMM": 12695.5, "NB GLMM": 10803.5, "Poisson + (1|Make)": 11281.7, "NB + (1|Make)": 10203.1}}
+#: residuals / residual df); with its source in reference/motorins.json.
+LME4 = reference("motorins")["LME4"]
 BONUS, EXPOSURE = 4, 1000.0  # step 7: Bonus 4, 1,000 policy-years
 KM_LABELS = {"1": "< 1,000 km", "2": "1,000-15,000 km", "3": "15,000-20,000 km", "4": "20,000-25,000 km",
              "5": "> 25,000 km"}
@@ -259,25 +250,9 @@ def _summarise(draws: np.ndarray, prefix: str = "") -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- steps
+@step
 def step_describe(a: Analysis) -> None:
-    """1. Load the data: Km as a factor and the claim rate.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_describe(a)  # doctest: +SKIP
-    """
-    a.report.heading("1. The data")
-    a.r_and_python('MotorIns <- read.table("MotorIns.txt", header=T, stringsAsFactors=T)\n'
-                   "MotorIns$Km <- as.factor(MotorIns$Km)\nMotorIns$rate <- MotorIns$Claims/MotorIns$Insured\n"
-                   "str(MotorIns)",
-                   'mi = bg.datasets.load("motorins")   # Km and Zone categorical, rate = Claims / Insured')
+    """1. Load the data: Km as a factor and the claim rate."""
     data = a.data
     a.report.table(data.head(10), "The first rows (Make and Payment are in faraway's data, not in the course's file)")
     rows = {}
@@ -291,40 +266,21 @@ def step_describe(a: Analysis) -> None:
     a.report.table(pd.DataFrame.from_dict(rows, orient="index"), "str(MotorIns): 1797 obs.")
     cells = data.groupby(["Km", "Zone", "Bonus", "Make"], observed=True).size()
     pooled = data["Claims"].sum() / data["Insured"].sum()
-    a.values["structure"] = {"rows": len(data), "cells": len(cells), "pooled_rate": pooled}
     a.answer("1. The data", f"{len(data)} risk groups, one per Km x Zone x Bonus x Make cell present "
              f"({len(cells)} distinct, each once); {data['Claims'].sum():,} claims in "
              f"{data['Insured'].sum():,.0f} policy-years (pooled rate {pooled:.4f}); rate from "
              f"{data['rate'].min():.4f} to {data['rate'].max():.3f}. str() matches the course's.")
+    a.values["structure"] = {"rows": len(data), "cells": len(cells), "pooled_rate": pooled}
 
 
+@step
 def step_plots(a: Analysis) -> None:
-    """2. The course's descriptive plots: rate by Km, and rate by Zone coloured by Bonus.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_plots(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Descriptive plots")
-    a.r_and_python('ggplot(MotorIns, aes(x = Km, y = rate)) + geom_boxplot(fill = "lightgreen")\n'
-                   "ggplot(MotorIns, aes(x = rate, y = Zone, color = Bonus)) +\n"
-                   "  geom_jitter(height = 0.2, alpha = 0.7) +\n"
-                   '  scale_color_viridis_c(option = "plasma")',
-                   "from bayesglmm.course import motorins as ex\n"
-                   "ex.rate_by_km_figure(mi); ex.rate_by_zone_figure(mi)")
-    data = a.data
-    a.report.figure(rate_by_km_figure(data), "Observed claim rate by kilometres class")
-    a.report.figure(rate_by_zone_figure(data, a.seed), "Observed claim rate by Zone, coloured by Bonus")
+    """2. The course's descriptive plots: rate by Km, and rate by Zone coloured by Bonus."""
+    a.report.figure(rate_by_km_figure(a.data), "Observed claim rate by kilometres class")
+    a.report.figure(rate_by_zone_figure(a.data, a.seed), "Observed claim rate by Zone, coloured by Bonus")
     pooled = {}
     for col in ("Km", "Zone", "Bonus"):
-        sums = data.groupby(col, observed=True)[["Claims", "Insured"]].sum()
+        sums = a.data.groupby(col, observed=True)[["Claims", "Insured"]].sum()
         pooled[col] = sums["Claims"] / sums["Insured"]
     table = pd.concat(pooled, names=["variable", "level"]).rename("claims per policy-year").to_frame()
     a.report.table(table, "Pooled claim rate (sum of claims / sum of policy-years) by each variable")
@@ -336,28 +292,9 @@ def step_plots(a: Analysis) -> None:
              f"({zone.min():.3f} in {zone.idxmin()} to {zone.max():.3f} in {zone.idxmax()}).")
 
 
+@step
 def step_random_effects(a: Analysis) -> None:
-    """3. Is a random effect of Zone needed? Poisson GLM against Poisson GLMM with (1|Zone).
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Are random effects needed?")
-    _no_course(a, "M0 <- glm(Claims ~ Km + Bonus + offset(log(Insured)), family = poisson, data = MotorIns)\n"
-                  "M1 <- glmer(Claims ~ Km + Bonus + (1|Zone) + offset(log(Insured)), family = poisson,\n"
-                  "            data = MotorIns)\n"
-                  "anova(M1, M0)",
-               f'glm = bg.fit("{MODELS["Poisson GLM"][0]}", mi, "poisson", seed=1)\n'
-               f'glmm = bg.fit("{MODELS["Poisson GLMM"][0]}", mi, "poisson", seed=1)\n'
-               "bg.random_effects_needed(glm, glmm)")
+    """3. Is a random effect of Zone needed? Poisson GLM against Poisson GLMM with (1|Zone)."""
     a.report.text("Zone is the course's random effect: seven areas whose rates share one distribution (the random "
                   "effect shrinks the areas with little exposure). Km and Bonus are the risk factors of interest "
                   "(fixed). Make, in the data but not in the course's file, is a candidate grouping too (step 5).")
@@ -383,24 +320,9 @@ def step_random_effects(a: Analysis) -> None:
              f"LRT p < 2.2e-16; {NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_fixed_effects(a: Analysis) -> None:
-    """4. Are Km and Bonus needed? The Poisson GLMM against the GLMM without each.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fixed_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Are the fixed effects needed?")
-    _no_course(a, "drop1(M1, test = \"Chisq\")",
-               f'no_km = bg.fit("{MODELS["Poisson GLMM without Km"][0]}", mi, "poisson", seed=1)\n'
-               'bg.fixed_effect_needed(glmm, no_km, "Km")   # and Bonus')
+    """4. Are Km and Bonus needed? The Poisson GLMM against the GLMM without each."""
     glmm = a.fits["Poisson GLMM"]
     rows = {}
     for term in ("Km", "Bonus"):
@@ -417,28 +339,10 @@ def step_fixed_effects(a: Analysis) -> None:
         + f" ({NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_checks(a: Analysis) -> None:
-    """5. The model equation, its checks (overdispersion), and the models that account for it.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Model equation, checks, and overdispersion")
+    """5. The model equation, its checks (overdispersion), and the models that account for it."""
     glmm = a.fits["Poisson GLMM"]
-    _no_course(a, "summary(M1)\nperformance::check_overdispersion(M1)\n"
-                  "glmer.nb(Claims ~ Km + Bonus + (1|Zone) + offset(log(Insured)))\n"
-                  "glmer(Claims ~ Km + Bonus + (1|Zone) + (1|Make) + offset(log(Insured)), family = poisson)",
-               "bayesglmm.checks.dispersion_check(glmm); bayesglmm.plots.plot_ppc(glmm, kind='dispersion')\n"
-               'nb = bg.fit(formula, mi, "negativebinomial", seed=1)   # and the (1|Make) models\n'
-               'bg.compare({"Poisson GLMM": glmm, "NB GLMM": nb, ...})')
     vc = glmm.varcorr()
     equation = ("Claims_ij | u_j ~ Poisson(mu_ij): risk group i in zone j\n"
                 "log(mu_ij) = log(Insured_ij) + beta_0 + beta_Km[Km_ij] + beta_B * Bonus_ij + u_j,  "
@@ -515,25 +419,13 @@ def step_checks(a: Analysis) -> None:
              f"({NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_rate_ratios(a: Analysis) -> None:
-    """6. Rate ratios of Km and Bonus in the preferred model, against the Poisson GLMM's.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_rate_ratios(a)  # doctest: +SKIP
-    """
-    a.report.heading("6. Rate ratios")
+    """6. Rate ratios of Km and Bonus in the preferred model, against the Poisson GLMM's."""
     preferred = a.values["preferred"]
     pref, glmm = a.fits[preferred], a.fits["Poisson GLMM"]
-    _no_course(a, "exp(cbind(RR = fixef(M), confint(M, parm = \"beta_\", method = \"Wald\")))",
-               f"preferred.ratios()   # {preferred}")
+    lme4_equivalent(a, "exp(cbind(RR = fixef(M), confint(M, parm = \"beta_\", method = \"Wald\")))",
+                    f"preferred.ratios()   # {preferred}")
     table = pref.ratios()[["ratio", "lower", "upper", "p_above_1"]]
     a.report.table(table, f"Rate ratios of {preferred}: Km classes against Km 1 (< 1,000 km), Bonus per extra year "
                           "without a claim (posterior median, 95% interval)")
@@ -563,29 +455,11 @@ def step_rate_ratios(a: Analysis) -> None:
              f"{1 - table.loc['Bonus', 'ratio']:.1%} per Bonus year ({NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_predict(a: Analysis) -> None:
-    """7. Expected claims in 1,000 policy-years with Bonus 4, by Km and Zone.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("motorins", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_predict(a)  # doctest: +SKIP
-    """
-    a.report.heading("7. Predicted claims for 1,000 policy-years with Bonus 4")
+    """7. Expected claims in 1,000 policy-years with Bonus 4, by Km and Zone."""
     preferred = a.values["preferred"]
     pref = a.fits[preferred]
-    _no_course(a, "newdat <- expand.grid(Km = factor(1:5), Zone = paste0(\"Z\", 1:7), Bonus = 4, Insured = 1000)\n"
-                  "predict(M, newdata = newdat, type = \"response\")             # each zone's own effect\n"
-                  "predict(M, newdata = newdat, type = \"response\", re.form = NA)  # u = 0",
-               "grid = motorins.prediction_grid(mi)\n"
-               "motorins.zone_prediction_draws(preferred, grid)   # conditional on Zone\n"
-               'nb.predict(grid, kind="conditional")              # the same for a Zone-only model')
     a.report.text("Which kind? The seven zones are the insurer's own tariff areas, and the question is about them, so "
                   "each prediction uses its zone's estimated effect (conditional, lme4's default predict); the "
                   "'typical zone' row (Zone effect 0, kind='typical') is the rate of an average zone. Other group "
@@ -672,31 +546,4 @@ STEPS = [step_describe, step_plots, step_random_effects, step_fixed_effects, ste
          step_predict]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run Exercise 3 end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``motorins.csv`` (or the course's ``MotorIns.txt``).
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("motorins", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". The course shows the data preparation and two plots, and prints no model output; "
-                  "each section shows the course's code where there is some, an lme4 equivalent where there is none, "
-                  "the Python that answers the item, and the answer.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

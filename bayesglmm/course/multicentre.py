@@ -14,11 +14,7 @@ the course's order and :func:`run` runs them all.
 ``odds_ratio``, ``centre_sd`` and ``icc`` (median, lower, upper), ``shapiro`` (W, p),
 ``predicted`` (posterior mean per row) and ``predicted_gap``.
 
-Examples
---------
->>> from bayesglmm.course import multicentre
->>> result = multicentre.run(quick=True, out="multicentre-report")  # doctest: +SKIP
->>> result.answers["6. Drug group at u = 0, odds ratio"]            # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -30,20 +26,20 @@ from scipy import special
 
 from bayesglmm.checks import ranef_normality
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
-from bayesglmm.plots import plot_ppc, plot_prior_posterior, plot_ranef_qq
+from bayesglmm.course.framework import glm_against_glmm, reference, runner, step
+from bayesglmm.plots import plot_prior_posterior, plot_ranef_qq
 from bayesglmm.predict import population_averaged_ratio, predict, predict_draws
-from bayesglmm.questions import fixed_effect_needed, random_effects_needed
+from bayesglmm.questions import fixed_effect_needed
 
 DESCRIPTION = "Course Exercise 1: multicentre trial (11 centres x 2 treatments), items 1-9"
 TITLE = "Multicentre trial (course Exercise 1): a Bayesian GLMM, step by step"
 FORMULAS = {"GLM": "p(y, n) ~ treat", "GLMM": "p(y, n) ~ treat + (1|centre)",
             "GLMM without treat": "p(y, n) ~ 1 + (1|centre)"}
 COLORS = {"control": "#F8766D", "drug": "#00BFC4"}  # ggplot2's two default hues
-# The course's printed numbers (lme4 1.1-31 reproduces them; ../shared/datasets/SOURCES.md).
-COURSE = {"p_drug": (0.376, 0.220, 0.564), "odds_ratio": (1.08, 0.77, 1.51), "sd": (1.1692, 0.709846, 2.060211),
-          "icc": 0.293, "W": 0.93053, "W_p": 0.4162}
+# The course's printed numbers, each with its source (lme4 1.1-31 reproduces them): reference/multicentre.json.
+COURSE = reference("multicentre")
 # Step 9 for centres 1, 2, 3: as printed by the course, and by lme4 1.1-31 (= plogis(fixef + ranef)).
-COURSE_PRED = {"course printout": [0.3337400, 0.5178894, 0.4391549], "lme4 1.1-31": [0.2911415, 0.7104948, 0.5391489]}
+COURSE_PRED = {"course printout": list(COURSE["predicted_course"]), "lme4 1.1-31": list(COURSE["predicted_lme4"])}
 
 
 def proportion_plot(data: pd.DataFrame, predicted: pd.DataFrame | None = None, *, prop: str = "obs",
@@ -90,6 +86,17 @@ def proportion_plot(data: pd.DataFrame, predicted: pd.DataFrame | None = None, *
     return fig
 
 
+def level_means(data: pd.DataFrame, factor: str) -> pd.Series:
+    """Mean observed proportion ``obs`` per level of ``factor`` (the points of R's ``plot.design``).
+
+    Examples
+    --------
+    >>> level_means(pd.DataFrame({"treat": ["a", "a", "b"], "obs": [0.2, 0.4, 0.5]}), "treat").round(2).to_dict()
+    {'a': 0.3, 'b': 0.5}
+    """
+    return data.groupby(factor, observed=True)["obs"].mean()
+
+
 def design_plot(data: pd.DataFrame):
     """R's ``plot.design(obs ~ treat + centre)``: mean proportion per level of each factor.
 
@@ -110,7 +117,7 @@ def design_plot(data: pd.DataFrame):
     """
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for x, factor in enumerate(["treat", "centre"], start=1):
-        means = data.groupby(factor, observed=True)["obs"].mean()
+        means = level_means(data, factor)
         ax.vlines(x, means.min(), means.max(), color="black", lw=1)
         ax.hlines(means.to_numpy(), x - 0.04, x + 0.04, color="black", lw=1)
         for level, m in means.items():
@@ -125,76 +132,30 @@ def design_plot(data: pd.DataFrame):
 
 
 # ----------------------------------------------------------------------------- steps
+@step
 def step_describe(a: Analysis) -> None:
-    """1. Load the data and plot the observed proportion per centre by treatment.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_describe(a)  # doctest: +SKIP
-    """
-    a.report.heading("1. The data and a descriptive plot")
-    a.r_and_python("multicentre$centre <- as.factor(multicentre$centre)\n"
-                   "ggplot(multicentre, aes(x=obs, y=centre, color=treat)) + geom_point()",
-                   'mc = bg.datasets.load("multicentre")   # centre and treat already categorical\n'
-                   "bayesglmm.course.multicentre.proportion_plot(mc)")
+    """1. Load the data and plot the observed proportion per centre by treatment."""
     a.report.table(a.data, "The data (obs = y / n)")
     a.report.figure(proportion_plot(a.data), "Observed probability of a positive response per centre and treatment")
-    by_centre = a.data.groupby("centre", observed=True)["obs"].mean()
+    by_centre = level_means(a.data, "centre")
     a.answer("1. Descriptive plot", f"observed proportions range from {a.data['obs'].min():.2f} to "
              f"{a.data['obs'].max():.2f}; centre means from {by_centre.min():.2f} (centre {by_centre.idxmin()}) to "
              f"{by_centre.max():.2f} (centre {by_centre.idxmax()}): systematic differences between centres.")
 
 
+@step
 def step_design(a: Analysis) -> None:
-    """2. Fixed or random? The design plot compares the spread of treat and centre means.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_design(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Fixed or random effects, and the design plot")
-    a.report.text("treat is an experimental factor: we want to compare these two treatments, so it is a fixed "
-                  "effect. The 11 centres are a sample from the population of centres about which we want to "
-                  "infer, so centre is a random effect (its levels share one normal distribution).")
-    a.r_and_python("plot.design(obs ~ treat + centre, data = multicentre)",
-                   "bayesglmm.course.multicentre.design_plot(mc)")
+    """2. Fixed or random? The design plot compares the spread of treat and centre means."""
     a.report.figure(design_plot(a.data), "Average observed probabilities for each level of treat and centre")
-    treat = a.data.groupby("treat", observed=True)["obs"].mean()
-    centre = a.data.groupby("centre", observed=True)["obs"].mean()
+    treat, centre = level_means(a.data, "treat"), level_means(a.data, "centre")
     a.answer("2. Fixed or random", f"treat fixed, centre random; level means of treat span "
              f"{treat.max() - treat.min():.3f} (control {treat['control']:.3f}, drug {treat['drug']:.3f}), "
              f"of centre {centre.max() - centre.min():.3f}: centres vary far more than treatments.")
 
 
+@step
 def step_fit(a: Analysis) -> None:
-    """3. Write the model and fit it (with the GLM and the model without treat, for steps 4-5).
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fit(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. The mixed logistic regression model")
+    """3. Write the model and fit it (with the GLM and the model without treat, for steps 4-5)."""
     for key, formula in FORMULAS.items():
         a.fit(key, formula, "binomial")
     glmm = a.fits["GLMM"]
@@ -206,74 +167,29 @@ def step_fit(a: Analysis) -> None:
         "x_ij = 1 for the active drug, 0 for control; priors: see the table below.\n\n"
         f"Fitted (posterior medians): logit(pi_ij) = {b0:.3f} + {b1:.3f} x_ij + u_i,   sigma_u = {sd:.3f}"
     )
-    a.r_and_python("M1 <- glmer(obs ~ 1 + treat + (1|centre), family = \"binomial\", weights = n)",
-                   'glmm = bg.fit("p(y, n) ~ treat + (1|centre)", mc, family="binomial", seed=1)\n'
-                   "print(glmm.summary())")
     a.report.text("The course writes i = 1, ..., 10; the data have 11 centres.")
     a.report.code(equation)
     a.report.code(str(glmm.summary()))
     a.report.table(glmm.prior_summary(), "Priors (weakly informative, scaled to the data)")
     a.answer("3. Model equation", f"logit(pi_ij) = {b0:.3f} + {b1:.3f} x_ij + u_i, u_i ~ N(0, {sd:.3f}^2) "
-             "(course: treatdrug 0.0747, centre SD 1.17 in the model without treat).")
+             f"(course: treatdrug {COURSE['treatdrug']}, centre SD {COURSE['sd'][0]:.2f} in the model without treat).")
 
 
+@step
 def step_random_effects(a: Analysis) -> None:
-    """4. Are the random effects needed? GLM against GLMM by cross-validation and the centre SD.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Are the random effects needed?")
-    a.r_and_python("M0 <- glm(obs ~ 1 + treat, family = \"binomial\", weights = n)\n"
-                   "LRT <- -2*(logLik(M0) - logLik(M1)); mean(1 - pchisq(LRT, df = c(0, 1)))   # 3.9e-15\n"
-                   "AIC(M0); AIC(M1)                                                            # 196.8, 138.4",
-                   'glm = bg.fit("p(y, n) ~ treat", mc, family="binomial", seed=1)\n'
-                   "bg.random_effects_needed(glm, glmm)")
+    """4. Are the random effects needed? GLM against GLMM by cross-validation and the centre SD."""
     a.report.text("Instead of a likelihood-ratio test we ask which model predicts new rows better "
                   "(cross-validated expected log predictive density, elpd; rows whose PSIS-LOO is unreliable are "
                   "refitted exactly), and whether the centre SD's posterior is clearly away from zero.")
-    ans = random_effects_needed(a.fits["GLM"], a.fits["GLMM"], seed=a.seed, allow_unconverged=True)
-    a.report.table(ans.comparison.table, "Cross-validation: GLM vs GLMM")
-    a.report.table(ans.table, "Centre SD: posterior against prior")
-    for note in ans.comparison.notes:
-        a.report.text(f"Note: {note}")
-    for key in ("GLM", "GLMM"):
-        group = a.data["centre"] if key == "GLM" else None
-        a.report.figure(plot_ppc(a.fits[key], kind="groups", group=group, seed=a.seed),
-                        f"Posterior predictive check of the {key}: observed proportions against 95% intervals of "
-                        "replicated ones, per row")
-    a.values["random_effects"] = {"decision": ans.decision, "elpd_diff": ans.elpd_diff, "dse": ans.dse}
-    a.answer("4. Random effects needed?", f"{ans.verdict} (course: LRT p = 3.9e-15, "
-             "AIC 196.8 -> 138.4).")
+    ans = glm_against_glmm(a, "centre", "observed proportions against 95% intervals of replicated ones, per row")
+    aic = COURSE["aic"]
+    a.answer("4. Random effects needed?", f"{ans.verdict} (course: LRT p = {COURSE['lrt_p_random']:.1e}, "
+             f"AIC {aic[0]:.1f} -> {aic[1]:.1f}).")
 
 
+@step
 def step_treatment(a: Analysis) -> None:
-    """5. Is the treatment effect needed? The GLMM with and without treat.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_treatment(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Is the treatment effect needed?")
-    a.r_and_python("M1a <- glmer(obs ~ 1 + (1|centre), family = \"binomial\", weights = n)\n"
-                   "anova(M1a, M1b)   # Chisq 0.1862, Pr(>Chisq) 0.6661",
-                   'null = bg.fit("p(y, n) ~ 1 + (1|centre)", mc, family="binomial", seed=1)\n'
-                   'bg.fixed_effect_needed(glmm, null, "treat")')
+    """5. Is the treatment effect needed? The GLMM with and without treat."""
     ans = fixed_effect_needed(a.fits["GLMM"], a.fits["GLMM without treat"], "treat", seed=a.seed,
                               allow_unconverged=True)
     a.report.table(ans.comparison.table, "Cross-validation: with and without treat")
@@ -291,30 +207,14 @@ def step_treatment(a: Analysis) -> None:
     a.best = "GLMM" if ans.decision == "needed" else "GLMM without treat"
     a.report.text(f"The model used for steps 7 to 9 (the course's 'best model'): {FORMULAS[a.best]}.")
     a.values["treatment"] = {"decision": ans.decision, "elpd_diff": ans.elpd_diff, "dse": ans.dse}
-    a.answer("5. Treatment effect needed?", f"{ans.verdict} (course: LRT p = 0.6661, not significant).")
+    a.answer("5. Treatment effect needed?",
+             f"{ans.verdict} (course: LRT p = {COURSE['lrt_p_treat']}, not significant).")
 
 
+@step
 def step_drug_probability(a: Analysis) -> None:
-    """6. P(positive response) in the drug group for u = 0, and the odds ratio, with 95% intervals.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_drug_probability(a)  # doctest: +SKIP
-    """
-    a.report.heading("6. Probability of a positive response on the drug, and the odds ratio")
+    """6. P(positive response) in the drug group for u = 0, and the odds ratio, with 95% intervals."""
     glmm = a.fits["GLMM"]
-    a.r_and_python("# 0.376 [0.220, 0.564] at u_i = 0; exp(beta_1) = 1.08 [0.77, 1.51]",
-                   'new = pd.DataFrame({"treat": ["control", "drug"], "n": 1})\n'
-                   'glmm.predict(new, kind="typical")        # u_i = 0\n'
-                   "glmm.ratios()                             # exp(beta_1)\n"
-                   'population_averaged_ratio(glmm, "treat")  # from bayesglmm.predict')
     new = pd.DataFrame({"treat": ["control", "drug"], "n": [1, 1]})
     typical = predict(glmm, new, kind="typical")
     a.report.table(typical[["treat", "mean", "median", "lower", "upper"]],
@@ -342,29 +242,14 @@ def step_drug_probability(a: Analysis) -> None:
     odds_text = interval_text(cond["ratio"], cond["lower"], cond["upper"], 2)
     a.answer("6. Drug group at u = 0, odds ratio",
              f"P(response | drug, u = 0) = {interval_text(drug['median'], drug['lower'], drug['upper'])} "
-             f"(course 0.376 [0.220, 0.564]); odds ratio {odds_text} "
-             f"(course 1.08 [0.77, 1.51]); {'contains 1' if holds_1 else 'excludes 1'}.")
+             f"(course {interval_text(*COURSE['p_drug'])}); odds ratio {odds_text} "
+             f"(course {interval_text(*COURSE['odds_ratio'], 2)}); {'contains 1' if holds_1 else 'excludes 1'}.")
 
 
+@step
 def step_normality(a: Analysis) -> None:
-    """7. Are the centre effects normal? Shapiro-Wilk on posterior means, and a QQ plot with a band.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_normality(a)  # doctest: +SKIP
-    """
-    a.report.heading("7. Are the random effects normal?")
+    """7. Are the centre effects normal? Shapiro-Wilk on posterior means, and a QQ plot with a band."""
     best = a.fits[a.best]
-    a.r_and_python("rand <- unlist(ranef(M1a)$centre); qqnorm(rand); qqline(rand)\n"
-                   "shapiro.test(rand)   # W = 0.93053, p-value = 0.4162",
-                   "bayesglmm.checks.ranef_normality(null)\nnull.plot_ranef_qq()")
     res = ranef_normality(best)
     a.report.table(res.table, "Shapiro-Wilk test of the posterior means of the centre effects")
     a.report.text(res.note)
@@ -373,29 +258,14 @@ def step_normality(a: Analysis) -> None:
     row = res.table.iloc[0]
     a.values["shapiro"] = (row["W"], row["p_value"])
     a.answer("7. Random effects normal?", f"Shapiro-Wilk W = {row['W']:.4f}, p = {row['p_value']:.3f} on the "
-             f"posterior means (course W = 0.93053, p = 0.4162): no evidence against normality (11 levels: weak test).")
+             f"posterior means (course W = {COURSE['W']}, p = {COURSE['W_p']}): no evidence against normality "
+             "(11 levels: weak test).")
 
 
+@step
 def step_variance(a: Analysis) -> None:
-    """8. The centre SD and the intra-class correlation, with their posteriors.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_variance(a)  # doctest: +SKIP
-    """
-    a.report.heading("8. Centre variance and intra-class correlation")
+    """8. The centre SD and the intra-class correlation, with their posteriors."""
     best = a.fits[a.best]
-    a.r_and_python("VarCorr(M1a)                   # 1.1692\n"
-                   "confint(M1a, parm = \"theta_\")  # 0.709846 2.060211\n"
-                   "1.169^2 / (1.169^2 + 3.29)     # 0.29347",
-                   "null.varcorr()\nnull.icc()")
     vc = best.varcorr()
     icc = best.icc()
     a.report.table(vc.drop(columns=["label"]), "Centre SD (posterior)")
@@ -413,8 +283,9 @@ def step_variance(a: Analysis) -> None:
     a.values["centre_sd"] = (sd["median"], sd["lower"], sd["upper"])
     a.values["icc"] = (c["median"], c["lower"], c["upper"])
     a.answer("8. Centre SD and ICC", f"centre SD {interval_text(sd['median'], sd['lower'], sd['upper'], 2)} "
-             f"(course 1.1692, profile CI 0.71-2.06); ICC {interval_text(c['median'], c['lower'], c['upper'])} "
-             f"(course 0.293): about {c['median']:.0%} of the latent variability is between centres.")
+             f"(course {COURSE['sd'][0]}, profile CI {COURSE['sd'][1]:.2f}-{COURSE['sd'][2]:.2f}); ICC "
+             f"{interval_text(c['median'], c['lower'], c['upper'])} (course {COURSE['icc']}): about {c['median']:.0%} "
+             "of the latent variability is between centres.")
 
 
 def _plogis_fixef_ranef(fit, data: pd.DataFrame) -> np.ndarray:
@@ -430,77 +301,36 @@ def _plogis_fixef_ranef(fit, data: pd.DataFrame) -> np.ndarray:
     return special.expit(eta).mean(axis=0)
 
 
+@step
 def step_predict(a: Analysis) -> None:
-    """9. Predicted probability of every row (its own centre effect), added to the descriptive plot.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("multicentre", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_predict(a)  # doctest: +SKIP
-    """
-    a.report.heading("9. Predicted probabilities for every row")
+    """9. Predicted probability of every row (its own centre effect), added to the descriptive plot."""
     best = a.fits[a.best]
-    a.r_and_python("multicentre$pred <- predict(M1a, newdata = multicentre, type = \"response\")",
-                   'null.predict(mc, kind="conditional")   # each row with its own centre effect')
     pred = predict(best, a.data, kind="conditional")
     a.report.table(pred[["centre", "treat", "y", "n", "obs", "mean", "lower", "upper"]],
                    "Observed and predicted probability per row (posterior mean and 95% interval)")
     direct = _plogis_fixef_ranef(best, a.data)
     gap = float(np.max(np.abs(direct - pred["mean"].to_numpy())))
     first = pred.drop_duplicates("centre").head(3)
-    a.values["predicted"] = pred["mean"].to_numpy()
-    a.values["predicted_gap"] = gap
     check = pd.DataFrame({"centre": first["centre"].astype(str).to_list(), **COURSE_PRED,
                           "this fit (posterior mean)": first["mean"].to_list()}).set_index("centre")
     a.report.table(check, "Step 9 for centres 1-3: the course's printout, lme4 1.1-31 and this fit")
-    a.report.text("The course's printed predictions (0.334, 0.518, 0.439) come from an lme4 version issue with "
-                  "predict(newdata =): lme4 1.1-31 on the same fitted model gives 0.291, 0.710, 0.539, which equal "
+    printed, lme4 = (", ".join(f"{v:.3f}" for v in COURSE[key]) for key in ("predicted_course", "predicted_lme4"))
+    a.report.text(f"The course's printed predictions ({printed}) come from an lme4 version issue with "
+                  f"predict(newdata =): lme4 1.1-31 on the same fitted model gives {lme4}, which equal "
                   "plogis(fixef + ranef) (see SOURCES.md of the course data, multicentre, 'Does not match'). Ours "
                   "are plogis(fixed effects + centre effect) per posterior draw, averaged: computed directly from "
                   f"the draws they differ from predict() by at most {gap:.1e}.")
     a.report.figure(proportion_plot(a.data, pred), "Observed (dots) and predicted (asterisks, with 95% intervals) "
                                                    "probabilities of a positive response per centre")
     a.answer("9. Predicted probabilities", f"centres 1-3: {', '.join(f'{v:.3f}' for v in first['mean'])} "
-             "(lme4 1.1-31: 0.291, 0.710, 0.539; the course's printout 0.334, 0.518, 0.439 is an lme4 version "
+             f"(lme4 1.1-31: {lme4}; the course's printout {printed} is an lme4 version "
              f"issue); equal to plogis(fixef + ranef) per draw (max difference {gap:.1e}).")
+    a.values["predicted"] = pred["mean"].to_numpy()
+    a.values["predicted_gap"] = gap
 
 
 STEPS = [step_describe, step_design, step_fit, step_random_effects, step_treatment, step_drug_probability,
          step_normality, step_variance, step_predict]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run Exercise 1 end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``multicentre.csv`` (or the course's ``multicentre.txt``).
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-        ``print(result)`` gives one line per step; ``result.report`` everything.
-
-    Examples
-    --------
-    >>> result = run(quick=True)  # doctest: +SKIP
-    >>> print(result)             # doctest: +SKIP
-    """
-    a = start("multicentre", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the course's R code, the Python that replaces it, and "
-                  "the answer with its number next to the course's.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

@@ -25,11 +25,7 @@ posterior sequential Wald statistic), ``random_effects`` and ``interaction`` (``
 ``elpd_diff``, ``dse``) and ``prediction_gap`` (largest difference between the observed and
 the population-averaged fitted share obese over cohort and age).
 
-Examples
---------
->>> from bayesglmm.course import muscatine
->>> result = muscatine.run(quick=True)  # doctest: +SKIP
->>> result.answers["4. Child effects needed?"]  # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ import pandas as pd
 
 from bayesglmm import datasets
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
+from bayesglmm.course.framework import reference, runner, step
 from bayesglmm.plots import plot_ppc, plot_ranef_qq
 from bayesglmm.predict import predict
 from bayesglmm.questions import fixed_effect_needed, random_effects_needed
@@ -50,19 +47,12 @@ FIXED = "OB_ind ~ log(Age_k) + Cohort + log(Age_k):Cohort"
 FORMULAS = {"GLM": FIXED, "GLMM": FIXED + " + (1|child)",
             "GLMM without interaction": "OB_ind ~ log(Age_k) + Cohort + (1|child)"}
 TERMS = ["log(Age_k)", "Cohort", "log(Age_k):Cohort"]
-# The notes' printout (fit with (1|ID)): anova sums of squares; and the rows and counts it prints.
-COURSE_ANOVA = {"log(Age_k)": 4.475415, "Cohort": 36.596776, "log(Age_k):Cohort": 11.803761}
-COURSE_ROWS = {"MCRS_longest tail ID": 91}
-# lme4 1.1-31 (R 4.2) on the uncounted table, nAGQ = 10; both fits warn "failed to converge"
-# (max|grad| 1.85 with (1|ID), 0.80 with (1|child)). Script: tests/test_course_muscatine_rehab.py.
-LME4_ID_ANOVA = {"log(Age_k)": 4.519, "Cohort": 36.628, "log(Age_k):Cohort": 11.408}
-LME4_CHILD = {"Intercept": (-12.06235, 1.875312), "log(Age_k)": (3.93917, 0.855194),
-              "Cohort[2]": (4.13687, 2.302785), "Cohort[3]": (8.07841, 2.585858), "Cohort[4]": (14.50541, 3.148382),
-              "Cohort[5]": (9.53617, 3.913904), "log(Age_k):Cohort[2]": (-1.78328, 1.036576),
-              "log(Age_k):Cohort[3]": (-3.51365, 1.120076), "log(Age_k):Cohort[4]": (-6.07909, 1.292644),
-              "log(Age_k):Cohort[5]": (-4.16539, 1.507364)}
-LME4_CHILD_ANOVA = {"log(Age_k)": 10.0261, "Cohort": 6.4337, "log(Age_k):Cohort": 27.3812}
-LME4_CHILD_SD = 3.29394
+# The notes' printout (fit with (1|ID)): anova sums of squares, and the rows and counts it prints; lme4 1.1-31
+# (R 4.2) on the uncounted table, nAGQ = 10, where both fits warn "failed to converge" (max|grad| 1.85 with
+# (1|ID), 0.80 with (1|child)). Each with its source: reference/muscatine.json.
+_NOTES = reference("muscatine")
+COURSE_ANOVA, COURSE_ROWS, LME4_ID_ANOVA = _NOTES["COURSE_ANOVA"], _NOTES["COURSE_ROWS"], _NOTES["LME4_ID_ANOVA"]
+LME4_CHILD, LME4_CHILD_ANOVA, LME4_CHILD_SD = _NOTES["LME4_CHILD"], _NOTES["LME4_CHILD_ANOVA"], _NOTES["LME4_CHILD_SD"]
 REFITS = {"draws": 250, "tune": 250, "chains": 2}  # per k-fold refit: 5 folds x 2 models on 5310 rows
 FOLDS = 5
 
@@ -150,28 +140,12 @@ def proportion_plot(long: pd.DataFrame, predicted: pd.DataFrame | None = None):
 
 
 # ----------------------------------------------------------------------------- steps
+@step(check=('a.data.shape, a.values["n_children"]', '((5310, 7), 1770)'))
 def step_data(a: Analysis) -> None:
     """1. The wide table, uncounted to one row per child and year, as the notes do.
 
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (``start("muscatine", TITLE)``); the step replaces ``a.data``
-        by the uncounted table and adds its tables, figures and one-line answer.
-
-    Examples
-    --------
-    >>> a = start("muscatine", TITLE, quick=True)
-    >>> step_data(a)
-    >>> a.data.shape, a.values["n_children"]
-    ((5310, 7), 1770)
+    The step replaces ``a.data`` by the uncounted table.
     """
-    a.report.heading("1. The data: from the wide table to one row per child and year")
-    a.r_and_python('MCRS_wide <- read_csv("MCRS.csv")\n'
-                   'MCRS_kinda_long <- pivot_longer(MCRS_wide, cols = starts_with("CT"), names_to = "Cohort", ...)\n'
-                   'MCRS_longer <- pivot_longer(MCRS_kinda_long, cols = starts_with("OB"), names_to = "Year", ...)\n'
-                   'MCRS_longest <- MCRS_longer %>% uncount(weights = Count, .id = "ID")',
-                   'wide = bg.datasets.load("muscatine")\nlong = bg.datasets.uncount_muscatine(wide)')
     wide = a.data
     a.report.table(wide, "The wide table (the notes' MCRS_wide): Gender, obesity in 1977/79/81, counts per cohort")
     long = datasets.uncount_muscatine(wide)
@@ -194,25 +168,9 @@ def step_data(a: Analysis) -> None:
              f"{long['ID'].nunique()} ID values for {long['child'].nunique()} children.")
 
 
+@step(after=("step_data",))
 def step_fit(a: Analysis) -> None:
-    """2-3. The notes' model with a child intercept; the notes' and lme4's numbers beside the posterior.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis, after :func:`step_data`.
-
-    Examples
-    --------
-    >>> a = start("muscatine", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_data(a); step_fit(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. The logistic mixed model of obesity over age, by cohort")
-    a.r_and_python("form <- OB_ind ~ log(Age_k) + factor(Cohort) + log(Age_k)*factor(Cohort) + (1|ID)\n"
-                   "log_mod <- glmer(formula = form, data = MCRS_longest, nAGQ = 10, family = binomial)\n"
-                   "anova(log_mod)   # Sum Sq 4.475, 36.597, 11.804; 'failed to converge'",
-                   f'glmm = bg.fit("{FORMULAS["GLMM"]}", long, family="bernoulli", seed=1)\n'
-                   "print(glmm.summary())\nbayesglmm.course.muscatine.sequential_wald(glmm)")
+    """2-3. The notes' model with a child intercept; the notes' and lme4's numbers beside the posterior."""
     a.report.code("OB_ij | u_j ~ Bernoulli(pi_ij),  child j, year i\n"
                   "logit(pi_ij) = b0 + b1 log(Age_ij) + g_c(j) + d_c(j) log(Age_ij) + u_j,  u_j ~ Normal(0, sigma^2)\n"
                   "c(j) = the child's cohort (g_1 = d_1 = 0): one intercept and one log-age slope per cohort")
@@ -230,7 +188,8 @@ def step_fit(a: Analysis) -> None:
                                  "lme4 1.1-31 (1|child)": LME4_CHILD_ANOVA, "posterior (1|child)": wald}),
                    "anova's sequential Wald statistics ('Sum Sq'): the notes, lme4 on this table with the notes' ID "
                    "and with one intercept per child, and the same statistic from the posterior mean and covariance")
-    a.report.text("The notes' printout is reproduced by lme4 with the notes' ID (4.52, 36.63, 11.41; the fit does "
+    a.report.text("The notes' printout is reproduced by lme4 with the notes' ID "
+                  f"({', '.join(f'{v:.2f}' for v in LME4_ID_ANOVA.values())}; the fit does "
                   "not converge in either run). With one intercept per child the terms' statistics change: the "
                   "pooled ID effects absorbed little of the children's persistent obesity, which the child "
                   "intercepts now carry. We answer the notes' implicit question (does obesity change with age, "
@@ -238,26 +197,17 @@ def step_fit(a: Analysis) -> None:
     a.values["fixef"] = {t: (float(r["median"]), float(r["sd"])) for t, r in fe.iterrows()}
     a.values["wald"] = wald.to_dict()
     slope = fe.loc["log(Age_k)"]
-    a.answer("2. The model", f"log(Age_k) slope in cohort 1 {interval_text(slope['median'], slope['lower'], slope['upper'], 2)}"
+    lme4_ss, notes_ss = (", ".join(f"{v:.1f}" for v in ref.values()) for ref in (LME4_CHILD_ANOVA, COURSE_ANOVA))
+    a.answer("2. The model", f"log(Age_k) slope in cohort 1 "
+             f"{interval_text(slope['median'], slope['lower'], slope['upper'], 2)}"
              f" (lme4 (1|child) {LME4_CHILD['log(Age_k)'][0]:.2f}, SE {LME4_CHILD['log(Age_k)'][1]:.2f}); posterior "
-             f"Wald statistics {', '.join(f'{v:.1f}' for v in wald)} (lme4 (1|child) 10.0, 6.4, 27.4; the notes' "
-             "(1|ID) 4.5, 36.6, 11.8).")
+             f"Wald statistics {', '.join(f'{v:.1f}' for v in wald)} (lme4 (1|child) {lme4_ss}; the notes' "
+             f"(1|ID) {notes_ss}).")
 
 
+@step(after=("step_data", "step_fit"))
 def step_child_sd(a: Analysis) -> None:
-    """3. The child SD and the intra-class correlation.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis, after :func:`step_fit`.
-
-    Examples
-    --------
-    >>> step_child_sd(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Between-child variation: SD and intra-class correlation")
-    a.r_and_python("VarCorr(log_mod)   # (1|child): 3.294", "glmm.varcorr()\nglmm.icc()")
+    """3. The child SD and the intra-class correlation."""
     glmm = a.fits["GLMM"]
     vc = glmm.varcorr().iloc[0]
     icc = glmm.icc()
@@ -274,22 +224,9 @@ def step_child_sd(a: Analysis) -> None:
              f"ICC {interval_text(*a.values['icc'], 2)}: obesity persists strongly within a child.")
 
 
+@step(after=("step_data", "step_fit"))
 def step_random_effects(a: Analysis) -> None:
-    """4. Are the child intercepts needed? GLM against GLMM by k-fold cross-validation.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis, after :func:`step_fit`.
-
-    Examples
-    --------
-    >>> step_random_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Are the child intercepts needed?")
-    a.r_and_python("# not in the notes; a likelihood-ratio test against glm() would be the usual frequentist check",
-                   f'glm = bg.fit("{FORMULAS["GLM"]}", long, family="bernoulli", seed=1)\n'
-                   f"bg.random_effects_needed(glm, glmm, k={FOLDS}, refit_settings={REFITS})")
+    """4. Are the child intercepts needed? GLM against GLMM by k-fold cross-validation."""
     a.fit("GLM", FORMULAS["GLM"], "bernoulli")
     ans = random_effects_needed(a.fits["GLM"], a.fits["GLMM"], seed=a.seed, allow_unconverged=True, k=FOLDS,
                                 reloo_max=0, refit_settings=REFITS)
@@ -307,22 +244,9 @@ def step_random_effects(a: Analysis) -> None:
     a.answer("4. Child effects needed?", ans.verdict)
 
 
+@step(after=("step_data", "step_fit"))
 def step_interaction(a: Analysis) -> None:
-    """5. Is the cohort by age interaction needed?
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis, after :func:`step_fit`.
-
-    Examples
-    --------
-    >>> step_interaction(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Does the change with age differ between cohorts?")
-    a.r_and_python("anova(log_mod)   # log(Age_k):factor(Cohort): Sum Sq 11.804 on 4 df",
-                   f'main = bg.fit("{FORMULAS["GLMM without interaction"]}", long, family="bernoulli", seed=1)\n'
-                   'bg.fixed_effect_needed(glmm, main, "log(Age_k):Cohort")')
+    """5. Is the cohort by age interaction needed?"""
     a.fit("GLMM without interaction", FORMULAS["GLMM without interaction"], "bernoulli")
     ans = fixed_effect_needed(a.fits["GLMM"], a.fits["GLMM without interaction"], "log(Age_k):Cohort",
                               seed=a.seed, allow_unconverged=True, k=FOLDS, reloo_max=0, refit_settings=REFITS)
@@ -330,23 +254,13 @@ def step_interaction(a: Analysis) -> None:
     a.report.table(ans.table, "The interaction coefficients: intervals, sign and practical equivalence (odds "
                               "ratio per unit log-age in [0.9, 1.1])")
     a.values["interaction"] = {"decision": ans.decision, "elpd_diff": ans.elpd_diff, "dse": ans.dse}
-    a.answer("5. Interaction needed?", f"{ans.verdict} (notes: Wald Sum Sq 11.8 on 4 df).")
+    a.answer("5. Interaction needed?", f"{ans.verdict} (notes: Wald Sum Sq "
+             f"{COURSE_ANOVA['log(Age_k):Cohort']:.1f} on 4 df).")
 
 
+@step(after=("step_data", "step_fit"))
 def step_checks(a: Analysis) -> None:
-    """6. Checks: predictive checks per cohort and year, and normality of the child effects.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis, after :func:`step_fit`.
-
-    Examples
-    --------
-    >>> step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("6. Checking the model")
-    a.r_and_python("# not in the notes", "plot_ppc(glmm, kind='groups', group=cohort_year); glmm.plot_ranef_qq()")
+    """6. Checks: predictive checks per cohort and year, and normality of the child effects."""
     glmm = a.fits["GLMM"]
     cells = a.data["Cohort"].astype(str) + "/" + a.data["Year"].astype(str)
     a.report.figure(plot_ppc(glmm, kind="groups", group=cells, seed=a.seed),
@@ -361,20 +275,9 @@ def step_checks(a: Analysis) -> None:
              "reproduces the share obese in every cohort and year (figure).")
 
 
+@step(after=("step_data", "step_fit"))
 def step_predict(a: Analysis) -> None:
-    """7. Fitted obesity curves over age per cohort: a typical child and the population average.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis, after :func:`step_fit`.
-
-    Examples
-    --------
-    >>> step_predict(a)  # doctest: +SKIP
-    """
-    a.report.heading("7. Predicted probability of obesity over age")
-    a.r_and_python("# not in the notes", 'glmm.predict(grid, kind="typical"); glmm.predict(grid, kind="marginal")')
+    """7. Fitted obesity curves over age per cohort: a typical child and the population average."""
     glmm = a.fits["GLMM"]
     grid = a.data.drop_duplicates(["Cohort", "Age_k"])[["Cohort", "Age_k"]].reset_index(drop=True)
     grid["child"] = a.data["child"].cat.categories[0]
@@ -398,30 +301,4 @@ def step_predict(a: Analysis) -> None:
 STEPS = [step_data, step_fit, step_child_sd, step_random_effects, step_interaction, step_checks, step_predict]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the notes' section 3 end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``muscatine.csv`` (the notes' ``MCRS.csv`` layout).
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("muscatine", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the notes' R code, the Python that replaces it, and the "
-                  "answer with lme4's numbers beside it.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

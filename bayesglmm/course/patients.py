@@ -30,11 +30,7 @@ predictor), ``fixed_effects`` (tested term -> ``decision``, ``elpd_diff``, ``dse
 ``odds_ratios``, ``or_stage_iv``, ``lme4_check`` (table), ``ppc``, ``calibration_flagged``,
 ``shapiro`` and ``predicted`` (the table of step 8).
 
-Examples
---------
->>> from bayesglmm.course import patients
->>> result = patients.run(quick=True, out="patients-report")  # doctest: +SKIP
->>> result.answers["7. Odds ratios"]                           # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -46,6 +42,7 @@ from scipy import special
 
 from bayesglmm.checks import ppc_pvalues, ranef_normality
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
+from bayesglmm.course.framework import lme4_equivalent, reference, runner, step
 from bayesglmm.plots import plot_caterpillar, plot_ppc, plot_ranef_qq, plot_trace
 from bayesglmm.predict import population_averaged_ratio, predict
 from bayesglmm.questions import fixed_effect_needed, random_effects_needed
@@ -69,14 +66,11 @@ SMOKING_COLORS = {"never": "#F8766D", "former": "#00BA38", "current": "#619CFF"}
 NO_COURSE_OUTPUT = "the course prints no result for this item"
 #: lme4 1.1-31, glmer(remission ~ Age + IL6 + CRP + LengthofStay + CancerStage + Smoking +
 #: (1|ID.hospital/ID.doctor), binomial): odds ratios (Wald 95% CI), SDs and latent-scale ICCs;
-#: anova() against the hospital-only model and the GLM gives p < 2.2e-16 for both steps.
-LME4 = {"OR": {"Age": (0.99326, 0.98204, 1.0046), "IL6": (0.94355, 0.92289, 0.9647),
-               "CRP": (0.97702, 0.95804, 0.9964), "LengthofStay": (0.86985, 0.81199, 0.9318),
-               "CancerStage[II]": (0.58576, 0.50162, 0.6840), "CancerStage[III]": (0.30486, 0.24809, 0.3746),
-               "CancerStage[IV]": (0.07885, 0.05702, 0.1090), "Smoking[former]": (1.09666, 0.90726, 1.3256),
-               "Smoking[current]": (1.59451, 1.33942, 1.8982)},
-        "sd_doctor": 1.98929, "sd_hospital": 0.47152, "icc_doctor": 0.5298, "icc_hospital": 0.0298,
-        "aic": {"no random effects": 10007.1, "hospital": 9580.4, "hospital + doctor": 7397.2}}
+#: anova() against the hospital-only model and the GLM gives p < 2.2e-16 for both steps
+#: (source: reference/patients.json).
+LME4 = reference("patients")["LME4"]
+#: lme4 1.1-31's drop1() p-values of the terms with every predictor in (source: reference/patients.json).
+DROP1_P = reference("patients")["DROP1_P"]
 
 
 def formula(terms, random: str = "") -> str:
@@ -138,14 +132,6 @@ def sign_probability(draws) -> float:
 def _cv(a: Analysis) -> dict:
     """Keyword arguments of the cross-validation of this analysis (see :data:`REFITS`)."""
     return {"seed": a.seed, "allow_unconverged": True, "refit_settings": None if a.quick else REFITS}
-
-
-def _no_course(a: Analysis, r_code: str, py_code: str) -> None:
-    a.report.text("The course leaves this item to the student and prints no code or result. In lme4 one would "
-                  "write:")
-    a.report.code(r_code)
-    a.report.text("Here, in Python:")
-    a.report.code(py_code)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -330,26 +316,9 @@ def linear_predictor_text(fit, digits: int = 3) -> str:
 
 
 # ----------------------------------------------------------------------------- steps
+@step
 def step_describe(a: Analysis) -> None:
-    """1. Load the data (IDs as factors, the course's Smoking labels) and describe its structure.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_describe(a)  # doctest: +SKIP
-    """
-    a.report.heading("1. The data")
-    a.r_and_python('patients <- read.table(file="patients.txt", header=T, stringsAsFactors=T)\n'
-                   "patients$ID.doctor <- as.factor(patients$ID.doctor)\n"
-                   "patients$ID.hospital <- as.factor(patients$ID.hospital)\n"
-                   'levels(patients$Smoking) <- c("never","former","current")\nstr(patients)',
-                   'pt = bg.datasets.load("patients")   # IDs categorical, Smoking relabelled as the course does')
+    """1. Load the data (IDs as factors, the course's Smoking labels) and describe its structure."""
     data = a.data
     a.report.table(data.head(6), "The first rows (the course's head(patients))")
     rows = {}
@@ -377,31 +346,9 @@ def step_describe(a: Analysis) -> None:
              f"remission rate {data[RESPONSE].mean():.3f}. str() matches the course's.")
 
 
+@step
 def step_plots(a: Analysis) -> None:
-    """2. The course's four descriptive plots.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_plots(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Descriptive plots")
-    a.r_and_python('plot(patients[, c("Age","IL6","CRP","LengthofStay")])\n'
-                   "ggplot(patients, aes(x=CancerStage, y=LengthofStay)) + stat_sum(aes(size=after_stat(n), group=1))\n"
-                   'ggplot(tmp, aes(factor(remission), y=value, fill=factor(remission))) + geom_boxplot() + '
-                   'facet_wrap(~variable, scales="free_y")\n'
-                   "ggplot(patients, aes(x=Age, y=remission, color=Smoking)) + geom_point() +\n"
-                   '  stat_smooth(method="glm", color="black", se=FALSE, method.args=list(family=binomial)) + '
-                   "facet_wrap(~ CancerStage)",
-                   "from bayesglmm.course import patients as ex\n"
-                   "ex.scatter_matrix_figure(pt); ex.stage_stay_figure(pt)\n"
-                   "ex.markers_by_remission_figure(pt); ex.remission_age_figure(pt)")
+    """2. The course's four descriptive plots."""
     data = a.data
     a.report.figure(scatter_matrix_figure(data), "Explanatory continuous variables: pairwise scatter plots")
     a.report.figure(stage_stay_figure(data), "Number of patients by CancerStage and LengthofStay")
@@ -427,30 +374,9 @@ def step_plots(a: Analysis) -> None:
              f"|r| <= {rest:.2f}).")
 
 
+@step
 def step_random_effects(a: Analysis) -> None:
-    """3. Are random effects needed? None against hospital, hospital against hospital + doctor.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("3. Are random effects needed?")
-    _no_course(a, "M0 <- glm(remission ~ Age + IL6 + CRP + LengthofStay + CancerStage + Smoking, family=binomial)\n"
-                  "M1 <- glmer(remission ~ ... + (1|ID.hospital), family=binomial)\n"
-                  "M2 <- glmer(remission ~ ... + (1|ID.hospital/ID.doctor), family=binomial)\n"
-                  "anova(M2, M1, M0)   # lme4 1.1-31: AIC 10007.1, 9580.4, 7397.2; both LRT p < 2.2e-16",
-               'full = "remission ~ Age + IL6 + CRP + LengthofStay + CancerStage + Smoking"\n'
-               'm0 = bg.fit(full, pt, "bernoulli", seed=1)\n'
-               'm1 = bg.fit(full + " + (1|ID.hospital)", pt, "bernoulli", seed=1)\n'
-               'm2 = bg.fit(full + " + (1|ID.hospital/ID.doctor)", pt, "bernoulli", seed=1)\n'
-               "bg.random_effects_needed(m0, m1); bg.random_effects_needed(m1, m2)")
+    """3. Are random effects needed? None against hospital, hospital against hospital + doctor."""
     a.report.text("Every model has every candidate predictor, so the group terms are judged with the patients' "
                   "differences accounted for. Each level is added in turn, as in lme4's sequence of likelihood-ratio "
                   "tests: the hospital effect to the GLM, then the doctor-within-hospital effect to the hospital "
@@ -494,29 +420,14 @@ def step_random_effects(a: Analysis) -> None:
              f"hospital {ah.decision} (elpd {ah.elpd_diff:+.1f}, SE {ah.dse:.1f}); doctor within hospital "
              f"{ad.decision} (elpd {ad.elpd_diff:+.1f}, SE {ad.dse:.1f}); SDs hospital "
              f"{interval_text(*a.values['sd_hospital'], 2)}, doctor {interval_text(*a.values['sd_doctor'], 2)} "
-             f"(lme4 1.1-31: 0.47 and 1.99, LRT p < 2.2e-16 for both; {NO_COURSE_OUTPUT}).")
+             f"(lme4 1.1-31: {LME4['sd_hospital']:.2f} and {LME4['sd_doctor']:.2f}, LRT p < 2.2e-16 for both; "
+             f"{NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_fixed_effects(a: Analysis) -> None:
-    """4. Which fixed effects are needed? Backward elimination, least clear term first, by cross-validation.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_fixed_effects(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Which fixed effects are needed?")
+    """4. Which fixed effects are needed? Backward elimination, least clear term first, by cross-validation."""
     random = RANDOM[a.best]
-    _no_course(a, "drop1(M2, test = \"Chisq\")   # lme4 1.1-31: Age p = 0.25, CRP p = 0.022, the others < 1e-4",
-               "term = min(terms, key=lambda t: patients.sign_probability(fit.draws[t]))\n"
-               'smaller = bg.fit(patients.formula([t for t in terms if t != term], random), pt, "bernoulli")\n'
-               "bg.fixed_effect_needed(fit, smaller, term)")
     a.report.text(f"Backward elimination from the model with every predictor (random part: {random or 'none'}), "
                   f"at most {ROUNDS} rounds (each refits the three-level model of 8,525 rows). Each round tests the "
                   "term whose coefficients are least clearly away from zero (the smallest posterior probability of "
@@ -554,24 +465,13 @@ def step_fixed_effects(a: Analysis) -> None:
     a.answer("4. Fixed effects needed?", "; ".join(
         f"{t} {r['decision']} (elpd {r['elpd_diff']:+.1f}, SE {r['dse']:.1f})" for t, r in rows.items())
         + f"; final model: {' + '.join(terms)}{' (drops ' + ', '.join(dropped) + ')' if dropped else ''} "
-        f"(lme4 1.1-31 drop1: Age p = 0.25, CRP p = 0.022, the others < 1e-4; {NO_COURSE_OUTPUT}).")
+        f"(lme4 1.1-31 drop1: Age p = {DROP1_P['Age']}, CRP p = {DROP1_P['CRP']}, the others < 1e-4; "
+        f"{NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_final_model(a: Analysis) -> None:
-    """5. The final model, its equation with the fitted numbers, and the ICCs of hospitals and doctors.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_final_model(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. The final model and the intra-class correlations")
+    """5. The final model, its equation with the fitted numbers, and the ICCs of hospitals and doctors."""
     key = a.values["final_key"]
     final = a.fits[key]
     if not final.ok and not a.quick:
@@ -582,9 +482,9 @@ def step_final_model(a: Analysis) -> None:
         final = a.fit(key, final.formula, "bernoulli", scale=2)
         a.values["final_key"] = key
     a.values["final_formula"] = final.formula
-    _no_course(a, f"final <- glmer({final.formula}, family = binomial)\nsummary(final)\n"
-                  "performance::icc(final, by_group = TRUE)",
-               f'final = bg.fit("{final.formula}", pt, "bernoulli", seed=1)\nprint(final.summary())\nfinal.icc()')
+    lme4_equivalent(a, f"final <- glmer({final.formula}, family = binomial)\nsummary(final)\n"
+                       "performance::icc(final, by_group = TRUE)",
+                    f'final = bg.fit("{final.formula}", pt, "bernoulli", seed=1)\nprint(final.summary())\nfinal.icc()')
     lp = linear_predictor_text(final)
     nested = [b.factor for b in final.spec.formula.blocks]
     effects = {"ID.hospital": " + u_j", "ID.hospital:ID.doctor": " + v_jk"}
@@ -618,7 +518,8 @@ def step_final_model(a: Analysis) -> None:
                       "effects.")
         icc_text = "; ".join(f"{name} {interval_text(*v)}" for name, v in a.values["icc"].items())
     a.answer("5. Final model and ICCs", f"logit(pi_ijk) = {lp}{parts} ({', '.join(fitted) or 'no random effects'})"
-             f"; ICC {icc_text} (lme4, every predictor: hospital 0.030, doctor 0.530; {NO_COURSE_OUTPUT}).")
+             f"; ICC {icc_text} (lme4, every predictor: hospital {LME4['icc_hospital']:.3f}, doctor "
+             f"{LME4['icc_doctor']:.3f}; {NO_COURSE_OUTPUT}).")
 
 
 def calibration_table(fit, bins: int = 10, seed: int | None = None) -> pd.DataFrame:
@@ -651,27 +552,10 @@ def calibration_table(fit, bins: int = 10, seed: int | None = None) -> pd.DataFr
     return out
 
 
+@step
 def step_checks(a: Analysis) -> None:
-    """6. Model checks: replicated rates by hospital, doctor and predicted risk; effects' QQ plots; traces.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("6. Are the model assumptions satisfied?")
+    """6. Model checks: replicated rates by hospital, doctor and predicted risk; effects' QQ plots; traces."""
     final = a.fits[a.values["final_key"]]
-    _no_course(a, "qqnorm(unlist(ranef(final)$ID.hospital)); qqnorm(unlist(ranef(final)$`ID.doctor:ID.hospital`))\n"
-                  "DHARMa::simulateResiduals(final)",
-               'bayesglmm.plots.plot_ppc(final, kind="groups", group=pt["ID.hospital"])\n'
-               'bayesglmm.checks.ppc_pvalues(final, stats=("mean",), by_group=pt["ID.doctor"])\n'
-               "bayesglmm.plots.plot_ranef_qq(final); bayesglmm.plots.plot_trace(final)")
     a.report.text("A binary response has no dispersion of its own to check; what can fail is the mean structure (by "
                   "group and by predicted risk) and the normality of the group effects.")
     a.report.figure(plot_ppc(final, kind="groups", group=a.data["ID.hospital"], seed=a.seed),
@@ -724,24 +608,10 @@ def step_checks(a: Analysis) -> None:
              f"{d.min_ess_bulk:.0f}) ({NO_COURSE_OUTPUT}).")
 
 
+@step
 def step_results(a: Analysis) -> None:
-    """7. The results as odds ratios (per unit and per SD of the continuous predictors), against lme4's.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_results(a)  # doctest: +SKIP
-    """
-    a.report.heading("7. Results: odds ratios")
+    """7. The results as odds ratios (per unit and per SD of the continuous predictors), against lme4's."""
     final = a.fits[a.values["final_key"]]
-    _no_course(a, "exp(cbind(OR = fixef(final), confint(final, parm = \"beta_\", method = \"Wald\")))",
-               "final.ratios()")
     table = final.ratios()[["ratio", "lower", "upper", "p_above_1"]]
     a.report.table(table, "Odds ratios exp(beta) of the final model (posterior median, 95% interval, P(OR > 1)); "
                           "continuous predictors per unit; baselines Smoking 'never', CancerStage 'I'")
@@ -779,8 +649,8 @@ def step_results(a: Analysis) -> None:
     a.values["lme4_check"] = check
     parts = [f"{t} {interval_text(r['ratio'], r['lower'], r['upper'], 2)}" for t, r in shown.iterrows()]
     a.answer("7. Odds ratios", "; ".join(parts) + " (baselines CancerStage I, Smoking 'never'; lme4 with every "
-             "predictor: stage IV 0.079 [0.057, 0.109], current smoking 1.59 [1.34, 1.90]; "
-             f"{NO_COURSE_OUTPUT}).")
+             f"predictor: stage IV {interval_text(*LME4['OR']['CancerStage[IV]'])}, current smoking "
+             f"{interval_text(*LME4['OR']['Smoking[current]'], 2)}; {NO_COURSE_OUTPUT}).")
 
 
 def prediction_grid(data: pd.DataFrame, doctor: str = DOCTOR, hospital: str = HOSPITAL) -> pd.DataFrame:
@@ -806,27 +676,10 @@ def prediction_grid(data: pd.DataFrame, doctor: str = DOCTOR, hospital: str = HO
     return grid
 
 
+@step
 def step_predict(a: Analysis) -> None:
-    """8. Predicted remission probabilities for patients of doctor 2 in hospital 1.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("patients", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_predict(a)  # doctest: +SKIP
-    """
-    a.report.heading("8. Predicted probabilities for patients of doctor 2 in hospital 1")
+    """8. Predicted remission probabilities for patients of doctor 2 in hospital 1."""
     final = a.fits[a.values["final_key"]]
-    _no_course(a, "newdat <- expand.grid(CancerStage = c(\"I\",\"II\",\"III\",\"IV\"), "
-                  "Smoking = c(\"never\",\"former\",\"current\"), Age = 51, ..., ID.doctor = 2, ID.hospital = 1)\n"
-                  "predict(final, newdata = newdat, type = \"response\")",
-               "grid = patients.prediction_grid(pt)\n"
-               'final.predict(grid, kind="conditional")   # doctor 2 and hospital 1 with their own effects')
     grid = prediction_grid(a.data)
     mine = a.data[(a.data["ID.doctor"] == DOCTOR) & (a.data["ID.hospital"] == HOSPITAL)]
     cond = predict(final, grid, kind="conditional", seed=a.seed)
@@ -882,35 +735,4 @@ STEPS = [step_describe, step_plots, step_random_effects, step_fixed_effects, ste
          step_results, step_predict]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run Exercise 2 end to end: every step, then the report.
-
-    It fits the three random-effect structures and up to :data:`ROUNDS` smaller models, each
-    of 8,525 rows (the three-level ones take minutes each on two cores).
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``patients.csv`` (or the course's ``patients.txt``).
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> result = run(quick=True)  # doctest: +SKIP
-    >>> print(result)             # doctest: +SKIP
-    """
-    a = start("patients", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". The course gives R code for items 1-2 only and prints no result for items 3-8; "
-                  "each section shows the course's code where there is some, an lme4 equivalent where there is "
-                  "none, the Python that answers the item, and the answer.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

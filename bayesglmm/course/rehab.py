@@ -20,11 +20,7 @@ of steps 2-4 and 6), ``slopes`` (the random slopes kept in step 5), ``final_form
 ``icc`` (median, lower, upper) and ``hours_sd_drop`` (centre SD of step 2 minus that of
 step 3, posterior medians).
 
-Examples
---------
->>> from bayesglmm.course import rehab
->>> result = rehab.run(quick=True)  # doctest: +SKIP
->>> result.answers["6. Cross-level interaction"]  # doctest: +SKIP
+:func:`run` answers every item; its docstring has the example.
 """
 
 from __future__ import annotations
@@ -35,6 +31,7 @@ import pandas as pd
 
 from bayesglmm.compare import compare
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
+from bayesglmm.course.framework import reference, runner, step
 from bayesglmm.plots import plot_caterpillar, plot_ppc, plot_ranef_qq
 from bayesglmm.predict import predict
 from bayesglmm.questions import fixed_effect_needed, random_effects_needed
@@ -51,11 +48,11 @@ FORMULAS = {"GLM null": "Incidents ~ 1", "step 1": "Incidents ~ 1 + (1|rehab)",
             "step 4 Treatment slope": BASE + " + (1 + Treatment|rehab)",
             "step 4 Gender slope": BASE + " + (1 + Gender|rehab)"}
 SLOPE_VARIABLES = ("Treatment", "Gender")
-# The slides' lme4 estimates: slide 31-32 (Treatment + Gender) and slide 34 (with Hours): (estimate, SE).
-SLIDE_STEP2 = {"Intercept": (0.78743, 0.11394), "Treatment": (-0.31172, 0.03287), "Gender": (0.36044, 0.03332)}
-SLIDE_STEP2_VARIANCE = 1.263
-SLIDE_STEP3 = {"Intercept": (-0.40933, 0.46898), "Treatment": (-0.31192, 0.03287), "Gender": (0.36029, 0.03332),
-               "Hours": (0.28809, 0.10916)}
+# The slides' lme4 estimates: slide 31-32 (Treatment + Gender) and slide 34 (with Hours): (estimate, SE), each
+# with its source: reference/rehab.json.
+_SLIDES = reference("rehab")
+SLIDE_STEP2, SLIDE_STEP3 = _SLIDES["SLIDE_STEP2"], _SLIDES["SLIDE_STEP3"]
+SLIDE_STEP2_VARIANCE = _SLIDES["SLIDE_STEP2_VARIANCE"]
 ROPE_RATE = (0.95, 1.05)  # rate ratios within 5% of 1: practically no effect
 
 
@@ -90,26 +87,9 @@ def centre_summary(data: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- steps
+@step(check=('list(a.answers)', "['0. The data']"))
 def step_describe(a: Analysis) -> None:
-    """0. The simulated data: incidents per patient, centres, and the truth behind them.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (``start("rehab", TITLE)``); the step adds its tables, figures
-        and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)
-    >>> step_describe(a)
-    >>> list(a.answers)
-    ['0. The data']
-    """
-    a.report.heading("0. The data (simulated with the slides' design and estimates)")
-    a.r_and_python("# the slides' data are not public; they show lme4 output only",
-                   'rehab = bg.datasets.load("rehab")   # bayesglmm.datasets.simulate_rehab(seed=2016)\n'
-                   'rehab.attrs["truth"]')
+    """0. The simulated data: incidents per patient, centres, and the truth behind them."""
     data, truth = a.data, a.data.attrs["truth"]
     a.values["truth"] = dict(truth)
     a.report.text("The slides print lme4 output but no data. This simulation has their design (1000 patients "
@@ -144,24 +124,9 @@ def step_describe(a: Analysis) -> None:
              f"{centres['mean incidents'].min():.2f}-{centres['mean incidents'].max():.2f}.")
 
 
+@step
 def step_null(a: Analysis) -> None:
-    """Step 1: random intercepts without predictors; are the centre effects needed?
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_null(a)  # doctest: +SKIP
-    """
-    a.report.heading("Step 1: the null model with random centre intercepts")
-    a.r_and_python("model.0 <- glmer(Incidents ~ 1 + (1|rehab), family = poisson)   # slide 18's model",
-                   'null = bg.fit("Incidents ~ 1 + (1|rehab)", rehab, family="poisson", seed=1)\n'
-                   'glm = bg.fit("Incidents ~ 1", rehab, family="poisson", seed=1)\n'
-                   "bg.random_effects_needed(glm, null)")
+    """Step 1: random intercepts without predictors; are the centre effects needed?"""
     a.report.code("Incidents_ij ~ Poisson(mu_ij),  log(mu_ij) = beta_00 + u_0j,  u_0j ~ Normal(0, sigma_00^2)")
     a.fit("GLM null", FORMULAS["GLM null"], "poisson")
     null = a.fit("step 1", FORMULAS["step 1"], "poisson")
@@ -182,24 +147,9 @@ def step_null(a: Analysis) -> None:
     a.answer("1. Null model", f"{ans.verdict} ICC {interval_text(c['median'], c['lower'], c['upper'])}.")
 
 
+@step
 def step_lower_level(a: Analysis) -> None:
-    """Step 2: add the patient-level predictors (fixed); is each needed?
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_lower_level(a)  # doctest: +SKIP
-    """
-    a.report.heading("Step 2: patient-level predictors Treatment and Gender (fixed effects)")
-    a.r_and_python("model.1 <- glmer(Incidents ~ Treatment + Gender + (1|rehab), family = poisson)\nsummary(model.1)"
-                   "   # slides 31-32",
-                   'm2 = bg.fit("Incidents ~ Treatment + Gender + (1|rehab)", rehab, family="poisson", seed=1)\n'
-                   'bg.fixed_effect_needed(m2, m2_without_treatment, "Treatment")   # and the same for Gender')
+    """Step 2: add the patient-level predictors (fixed); is each needed?"""
     truth = a.data.attrs["truth"]
     m2 = a.fit("step 2", FORMULAS["step 2"], "poisson")
     a.report.table(_fixef_table(m2, SLIDE_STEP2, truth), "Fixed effects: the slides' lme4 estimates, the "
@@ -217,30 +167,17 @@ def step_lower_level(a: Analysis) -> None:
         lines.append(f"{term} {ans.decision} (elpd {ans.elpd_diff:+.1f} +/- {ans.dse:.1f})")
     sd = _centre_sd(m2)
     fe = m2.fixef()
-    a.answer("2. Patient-level predictors", f"Treatment {interval_text(*fe.loc['Treatment', ['median', 'lower', 'upper']])}"
-             f" (slides -0.312, truth {truth['Treatment']}), Gender "
-             f"{interval_text(*fe.loc['Gender', ['median', 'lower', 'upper']])} (slides 0.360, truth "
-             f"{truth['Gender']}); {'; '.join(lines)}; centre variance {sd['median'] ** 2:.3f} (slides 1.263).")
+    a.answer("2. Patient-level predictors",
+             f"Treatment {interval_text(*fe.loc['Treatment', ['median', 'lower', 'upper']])}"
+             f" (slides {SLIDE_STEP2['Treatment'][0]:.3f}, truth {truth['Treatment']}), Gender "
+             f"{interval_text(*fe.loc['Gender', ['median', 'lower', 'upper']])} (slides "
+             f"{SLIDE_STEP2['Gender'][0]:.3f}, truth {truth['Gender']}); {'; '.join(lines)}; centre variance "
+             f"{sd['median'] ** 2:.3f} (slides {SLIDE_STEP2_VARIANCE}).")
 
 
+@step
 def step_higher_level(a: Analysis) -> None:
-    """Step 3: add the centre-level predictor Hours; does it explain centre variation?
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_higher_level(a)  # doctest: +SKIP
-    """
-    a.report.heading("Step 3: the centre-level predictor Hours")
-    a.r_and_python("model.2 <- glmer(Incidents ~ Treatment + Gender + Hours + (1|rehab), family = poisson)"
-                   "   # slide 34",
-                   f'm3 = bg.fit("{FORMULAS["step 3"]}", rehab, family="poisson", seed=1)\n'
-                   'bg.fixed_effect_needed(m3, m2, "Hours")')
+    """Step 3: add the centre-level predictor Hours; does it explain centre variation?"""
     truth = a.data.attrs["truth"]
     m3 = a.fit("step 3", FORMULAS["step 3"], "poisson")
     a.report.table(_fixef_table(m3, SLIDE_STEP3, truth), "Fixed effects: the slides' lme4 estimates (= the truth "
@@ -258,28 +195,14 @@ def step_higher_level(a: Analysis) -> None:
     a.values.setdefault("needed", {})["Hours"] = ans.decision
     a.values["hours_sd_drop"] = drop
     h = m3.fixef().loc["Hours"]
-    a.answer("3. Centre-level predictor", f"Hours {interval_text(h['median'], h['lower'], h['upper'])} (slides 0.288, "
-             f"SE 0.109 = truth); {ans.verdict} Centre SD {before['median']:.3f} -> {after['median']:.3f}.")
+    a.answer("3. Centre-level predictor", f"Hours {interval_text(h['median'], h['lower'], h['upper'])} (slides "
+             f"{SLIDE_STEP3['Hours'][0]:.3f}, SE {SLIDE_STEP3['Hours'][1]:.3f} = truth); {ans.verdict} Centre SD "
+             f"{before['median']:.3f} -> {after['median']:.3f}.")
 
 
+@step
 def step_random_slopes(a: Analysis) -> None:
-    """Step 4: does the slope of each patient-level predictor vary between centres (one at a time)?
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_slopes(a)  # doctest: +SKIP
-    """
-    a.report.heading("Step 4: random slopes, one variable at a time")
-    a.r_and_python("# slides 21-22: (beta_10 + u_1j) Treatment_ij, (u_0j, u_1j) ~ MVN(0, Sigma)\n"
-                   "glmer(Incidents ~ Treatment + Gender + Hours + (1 + Treatment|rehab), family = poisson)",
-                   f'm4 = bg.fit("{FORMULAS["step 4 Treatment slope"]}", rehab, family="poisson", seed=1)\n'
-                   "bg.compare({'random slope': m4, 'step 3': m3})")
+    """Step 4: does the slope of each patient-level predictor vary between centres (one at a time)?"""
     truth = a.data.attrs["truth"]
     needed, lines = a.values.setdefault("needed", {}), []
     for var in SLOPE_VARIABLES:
@@ -351,20 +274,9 @@ def final_formula(slopes: list, interactions: list) -> str:
     return fixed + " + (" + " + ".join(["1", *slopes]) + "|rehab)"
 
 
+@step
 def step_combined_slopes(a: Analysis) -> None:
-    """Step 5: the step-3 model with every random slope that step 4 did not reject.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_combined_slopes(a)  # doctest: +SKIP
-    """
-    a.report.heading("Step 5: all relevant random slopes together")
+    """Step 5: the step-3 model with every random slope that step 4 did not reject."""
     needed = a.values["needed"]
     slopes = [v for v in SLOPE_VARIABLES if needed.get(f"{v}|rehab") != "not needed"]
     formula = final_formula(slopes, [])
@@ -383,20 +295,9 @@ def step_combined_slopes(a: Analysis) -> None:
     a.answer("5. Combined random slopes", f"random slopes kept: {', '.join(slopes) or 'none'}; model {formula!r}.")
 
 
+@step
 def step_cross_level(a: Analysis) -> None:
-    """Step 6: cross-level interactions of Hours with the predictors whose slopes vary.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_cross_level(a)  # doctest: +SKIP
-    """
-    a.report.heading("Step 6: cross-level interaction (does Hours moderate the Treatment effect?)")
+    """Step 6: cross-level interactions of Hours with the predictors whose slopes vary."""
     slopes = a.values["slopes"]
     inter = slopes or ["Treatment"]
     formula = final_formula(slopes, inter)
@@ -437,22 +338,9 @@ def step_cross_level(a: Analysis) -> None:
              f"(truth 0); {' '.join(lines)} Truth inside the 90% interval for {inside} of {len(rows)} parameters.")
 
 
+@step
 def step_diagnostics(a: Analysis) -> None:
-    """Diagnostics (slides 40-41): forest plot of the centres, QQ plots, posterior predictive checks.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_diagnostics(a)  # doctest: +SKIP
-    """
-    a.report.heading("Diagnostics: forest plot of the centres, normality of the effects, predictive checks")
-    a.r_and_python("# slides 40-41: predicted random effects in a forest plot; QQ plots for normality",
-                   "plot_caterpillar(m6, 'rehab'); plot_ranef_qq(m6); plot_ppc(m6, kind='bars')")
+    """Diagnostics (slides 40-41): forest plot of the centres, QQ plots, posterior predictive checks."""
     fit = a.fits[a.best]
     a.report.figure(plot_caterpillar(fit, "rehab"), "Forest plot: each centre's effects (posterior mean, 95% "
                     "interval), sorted; centres whose interval excludes 0 differ from the average centre")
@@ -469,22 +357,9 @@ def step_diagnostics(a: Analysis) -> None:
              f"estimated and true centre intercepts correlate at {corr:.2f}.")
 
 
+@step
 def step_predict(a: Analysis) -> None:
-    """Prediction (slide 36): expected incidents against Hours, per treatment, for a typical centre.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis; the step adds its tables, figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("rehab", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_predict(a)  # doctest: +SKIP
-    """
-    a.report.heading("Prediction: expected incidents by Hours and treatment")
-    a.r_and_python("# slide 36: predict with the random effects set to zero, or averaged over them",
-                   'm6.predict(grid, kind="typical"); m6.predict(grid, kind="marginal")')
+    """Prediction (slide 36): expected incidents against Hours, per treatment, for a typical centre."""
     fit = a.fits[a.best]
     hours = np.linspace(a.data["Hours"].min(), a.data["Hours"].max(), 25)
     grid = pd.DataFrame([(h, t, g) for t in (0, 1) for g in (0, 1) for h in hours],
@@ -522,30 +397,4 @@ STEPS = [step_describe, step_null, step_lower_level, step_higher_level, step_ran
          step_cross_level, step_diagnostics, step_predict]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the slides' bottom-up model building end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Not used (the data are simulated); accepted like every analysis' ``run``.
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit (the simulation keeps its own seed, 2016).
-    quick : bool
-        Small fits (4 x 300 draws) for tests; the default is 4 chains x 1000 after 1000 warm-up.
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("rehab", TITLE, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the slides' R model, the Python that replaces it, and the "
-                  "answer next to the slides' estimates and the simulation's true values.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)

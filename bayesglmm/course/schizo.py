@@ -55,10 +55,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesglmm.checks import ppc_pvalues
 from bayesglmm.compare import compare
 from bayesglmm.course import Analysis, interval_text, posterior_figure, start
-from bayesglmm.plots import plot_ppc, plot_ranef_qq
+from bayesglmm.course.framework import ordinal_checks, reference, runner, stacked_share_figure, step
 from bayesglmm.summary import interval_bounds
 
 DESCRIPTION = "McLain's notes section 5: NIMH schizophrenia trial (437 patients), cumulative logit mixed model"
@@ -67,16 +66,19 @@ NOTES, ARM = "random intercept and trt", "arm-specific intercepts"
 FORMULAS = {"random intercept": "y ~ trt*sqrt_wk + (1|id)",
             NOTES: "y ~ trt*sqrt_wk + (1 + trt|id)",
             ARM: "y ~ trt*sqrt_wk + (0 + placebo|id) + (0 + drug|id)"}
-# mixcat's npmlt (k = 2 mass points) as printed in the notes: estimate and SE, mixcat's convention.
-MIXCAT = {"cut 1": (-5.0600, 0.2920), "cut 2": (-2.4162, 0.2531), "cut 3": (-0.5076, 0.2425),
-          "trt": (-0.1342, 0.2564), "sqrt_wk": (0.7350, 0.1257), "trt:sqrt_wk": (1.0046, 0.1387)}
-# Its random-effects covariance matrix (intercept, trt) and -2 log-likelihood.
-MIXCAT_COV = {"var(Intercept)": 2.80780, "cov(Intercept, trt)": -0.41257, "var(trt)": 0.06062, "cor": -1.0}
-MIXCAT_M2LOGL = 3450
+# mixcat's npmlt (k = 2 mass points) as printed in the notes, mixcat's convention: its estimates and SEs, the
+# random-effects covariance matrix (intercept, trt), -2 log-likelihood and mass points: reference/schizo.json.
+_NOTES = reference("schizo")
+MIXCAT, MIXCAT_COV, MIXCAT_M2LOGL = _NOTES["MIXCAT"], _NOTES["MIXCAT_COV"], _NOTES["MIXCAT_M2LOGL"]
 LATENT_VARIANCE = np.pi**2 / 3
 TERMS = ["trt", "sqrt_wk", "trt:sqrt_wk"]
 CATEGORIES = {1: "normal/borderline", 2: "mildly/moderately ill", 3: "markedly ill", 4: "severely ill"}
 ARMS = {0: "placebo", 1: "drug"}
+#: Captions of step 7's checks (:func:`bayesglmm.course.framework.ordinal_checks`).
+CHECKS = {"bars": "Ratings per severity category against replicated data",
+          "table": "Mean severity (1-4) overall and per arm and week (weeks 2, 4, 5 pooled as 'other weeks'): "
+                   "observed against replicated, with Bayesian p-values",
+          "qq": "Normal QQ plot of the patient intercepts (mixcat puts them on two points)"}
 
 
 def to_mixcat(fit) -> dict:
@@ -309,28 +311,12 @@ def mixcat_design(data: pd.DataFrame) -> tuple:
 
 
 #: mixcat's printed mass points (intercept, trt) and masses for the notes' model.
-MIXCAT_POINTS = ([[-2.1008, 0.3087], [1.3366, -0.1964]], [0.38883, 0.61117])
+MIXCAT_POINTS = _NOTES["MIXCAT_POINTS"]
 
 
+@step(check=('list(a.answers)', "['1. The data']"))
 def step_describe(a: Analysis) -> None:
-    """1. Severity by week and arm.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)
-    >>> step_describe(a)
-    >>> list(a.answers)
-    ['1. The data']
-    """
-    a.report.heading("1. The data")
-    a.r_and_python("library(mixcat)\ndata(schizo)\nhead(schizo)",
-                   'schizo = bg.datasets.load("schizo")   # y ordered 1 < 2 < 3 < 4, sqrt_wk = sqrt(wk) added')
+    """1. Severity by week and arm."""
     data = a.data
     a.report.table(data.head(8), "The first 8 of 1603 rows")
     a.report.text("Severity y: " + "; ".join(f"{k} {v}" for k, v in CATEGORIES.items()) + ". Higher is more "
@@ -339,19 +325,10 @@ def step_describe(a: Analysis) -> None:
     a.report.table(counts, "Ratings per week and arm (most patients were rated at weeks 0, 1, 3 and 6)")
     share = pd.crosstab([data["trt"].map(ARMS), data["wk"]], data["y"], normalize="index")
     main = share.loc[[(arm, wk) for arm in ARMS.values() for wk in (0, 1, 3, 6)]]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    colors = ["#519e3e", "#f2c45f", "#e07b39", "#c0392b"]
-    for ax, arm in zip(axes, ARMS.values()):
-        sub = main.loc[arm]
-        bottom = np.zeros(len(sub))
-        for k, color in zip(sub.columns, colors):
-            ax.bar([str(w) for w in sub.index], sub[k], bottom=bottom, color=color, label=f"{k} {CATEGORIES[k]}")
-            bottom += sub[k].to_numpy()
-        ax.set_title(f"{arm} ({data.loc[data['trt'].map(ARMS) == arm, 'id'].nunique()} patients)", fontsize=10)
-        ax.set_xlabel("week")
-    axes[0].set_ylabel("share of ratings")
-    axes[1].legend(frameon=False, fontsize=7, loc="lower right")
-    fig.tight_layout()
+    titles = {arm: f"{arm} ({data.loc[data['trt'].map(ARMS) == arm, 'id'].nunique()} patients)"
+              for arm in ARMS.values()}
+    fig = stacked_share_figure(main, titles, [f"{k} {CATEGORIES[k]}" for k in main.columns],
+                               ["#519e3e", "#f2c45f", "#e07b39", "#c0392b"], xlabel="week", ylabel="share of ratings")
     a.report.figure(fig, "Severity at weeks 0, 1, 3 and 6 by arm: both arms improve, the drug arm faster")
     severe = (data["y"].astype(int) >= 3).groupby([data["trt"].map(ARMS), data["wk"]]).mean().unstack("wk")
     a.values["severe_share"] = severe
@@ -360,24 +337,9 @@ def step_describe(a: Analysis) -> None:
              f"drug {severe.loc['drug', 0]:.0%} / {severe.loc['drug', 6]:.0%}.")
 
 
+@step
 def step_random_intercept(a: Analysis) -> None:
-    """2. Cumulative logit model with a random intercept per patient.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_intercept(a)  # doctest: +SKIP
-    """
-    a.report.heading("2. Random intercept per patient")
-    a.r_and_python("# not in the notes (they fit random = ~1 + trt, step 3)",
-                   'ri = bg.fit("y ~ trt*sqrt_wk + (1|id)", schizo, family="cumulative", link="logit", seed=1)\n'
-                   "print(ri.summary())")
+    """2. Cumulative logit model with a random intercept per patient."""
     # At 4 x 1000 draws the cut-points' R-hat was 1.015 (seed 1): full runs get twice the draws.
     fit = a.fit("random intercept", FORMULAS["random intercept"], "cumulative", link="logit",
                 scale=1 if a.quick else 2)
@@ -427,34 +389,16 @@ def add_arm_columns(data: pd.DataFrame) -> pd.DataFrame:
     return data.assign(placebo=1 - data["trt"], drug=data["trt"])
 
 
+@step
 def step_random_slope(a: Analysis) -> None:
     """3. The notes' model: random intercept and trt effect per patient, and its identified form.
 
     Fits ``(1 + trt|id)`` as the notes write it, then the same random effects written as
     arm-specific intercepts, ``(0 + placebo|id) + (0 + drug|id)``: because trt is constant
     within a patient, both give every patient one latent level whose variance depends on
-    the arm, and the data identify only those two variances.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it (and the columns ``placebo`` and ``drug`` to
-        ``a.data``).
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_slope(a)  # doctest: +SKIP
+    the arm, and the data identify only those two variances. The step adds the columns
+    ``placebo`` and ``drug`` to ``a.data``.
     """
-    a.report.heading("3. The notes' model: random intercept and trt effect per patient")
-    a.r_and_python("form <- y ~ trt + sqrt(wk) + trt*sqrt(wk)\nrand_form <- ~1+trt\n"
-                   "cond_log_0 <- npmlt(formula = form, random = rand_form, id = id, k = 2, EB = FALSE)\n"
-                   "summary(cond_log_0)",
-                   'rs = bg.fit("y ~ trt*sqrt_wk + (1 + trt|id)", schizo, family="cumulative", seed=1)\n'
-                   'schizo = schizo.assign(placebo=1 - schizo["trt"], drug=schizo["trt"])\n'
-                   'arm = bg.fit("y ~ trt*sqrt_wk + (0 + placebo|id) + (0 + drug|id)", schizo,\n'
-                   '             family="cumulative", seed=1)')
     if "placebo" not in a.data:
         a.data = add_arm_columns(a.data)
     notes = a.fit(NOTES, FORMULAS[NOTES], "cumulative", link="logit", target_accept=0.95)
@@ -502,31 +446,17 @@ def step_random_slope(a: Analysis) -> None:
     a.report.figure(fig, "Between-patient variance by arm (arm-specific model) and the intercept-trt correlation "
                          "of the notes' parameterisation, with mixcat's values")
     pl, dr = values[VARIANCE_LABELS["placebo"]], values[VARIANCE_LABELS["drug"]]
-    a.answer("3. Random intercept and trt", f"latent variance placebo {interval_text(*pl, 2)} (mixcat 2.81), "
+    a.answer("3. Random intercept and trt", f"latent variance placebo {interval_text(*pl, 2)} (mixcat "
+             f"{MIXCAT_ARM['placebo']:.2f}), "
              f"drug {interval_text(*dr, 2)} (mixcat {MIXCAT_ARM['drug']:.2f}); the notes' (1 + trt|id) "
              f"{'converged' if notes.ok else 'does not converge'} (its trt SD and correlation are not separately "
              f"identified; cor {interval_text(*values[VARIANCE_LABELS['cor']], 2)}, "
              "mixcat -1 forced by 2 mass points).")
 
 
+@step(after=("step_random_slope",))
 def step_sign_convention(a: Analysis) -> None:
-    """4. mixcat's sign convention against Bambi's, and what a positive coefficient means.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_slope(a); step_sign_convention(a)  # doctest: +SKIP
-    """
-    a.report.heading("4. Sign conventions: mixcat against Bambi")
-    a.r_and_python("# mixcat (man/npmlt.rd): log[P(Y <= r) / (1 - P(Y <= r))] = beta_r + gamma x",
-                   "# Bambi / PyMC OrderedLogistic: P(Y <= r) = F(threshold_r - eta)\n"
-                   "mixcat_gamma = -fit.draws[term]   # cut-points unchanged")
+    """4. mixcat's sign convention against Bambi's, and what a positive coefficient means."""
     key = ARM
     fit = a.fits[key]
     a.report.text("mixcat models logit P(Y <= r) = beta_r + x'gamma + z'b (its help page; its starting values are "
@@ -539,9 +469,10 @@ def step_sign_convention(a: Analysis) -> None:
                   "raises eta, lowers P(Y <= r) for every r and so shifts the ratings towards the severe end; "
                   "exp(beta) is the cumulative odds ratio of a more severe rating (above r rather than at or "
                   "below r, the same for every r). In mixcat's convention a positive coefficient means less severe. "
-                  "mixcat's sqrt(wk) 0.7350 > 0 therefore says that placebo patients improve over the weeks, and "
-                  "trt:sqrt(wk) 1.0046 > 0 that drug patients improve faster: per unit of sqrt(week) their "
-                  "cumulative odds of a milder rating grow by a further factor exp(1.0046) = 2.73.")
+                  f"mixcat's sqrt(wk) {MIXCAT['sqrt_wk'][0]:.4f} > 0 therefore says that placebo patients improve "
+                  f"over the weeks, and trt:sqrt(wk) {MIXCAT['trt:sqrt_wk'][0]:.4f} > 0 that drug patients improve "
+                  "faster: per unit of sqrt(week) their cumulative odds of a milder rating grow by a further factor "
+                  f"exp({MIXCAT['trt:sqrt_wk'][0]:.4f}) = {np.exp(MIXCAT['trt:sqrt_wk'][0]):.2f}.")
     y, X, ids, Z = mixcat_design(a.data)
     cuts = [v[0] for k, v in MIXCAT.items() if k.startswith("cut")]
     gamma = [MIXCAT[t][0] for t in TERMS]
@@ -569,13 +500,15 @@ def step_sign_convention(a: Analysis) -> None:
                   "must agree.")
     b = {t: -table.loc[t, "ours (mixcat convention)"] for t in TERMS}
     both_negative = max(b["sqrt_wk"], b["trt:sqrt_wk"]) < 0
+    trt, trt_se = MIXCAT["trt"]
     a.report.text(f"Ours in Bambi's convention: sqrt_wk {b['sqrt_wk']:.3f}, trt:sqrt_wk {b['trt:sqrt_wk']:.3f}"
                   + (" (negative: milder over the weeks, and faster on the drug)" if both_negative else "")
-                  + f"; converted, {-b['sqrt_wk']:.3f} and {-b['trt:sqrt_wk']:.3f} against mixcat's 0.7350 and "
-                  f"1.0046. trt alone (the difference at week 0) is {b['trt']:.3f} in Bambi's convention, "
-                  + ("with an interval that contains 0, like mixcat's -0.1342 (SE 0.2564): the arms start alike, as "
-                     "randomisation makes them." if not table.loc["trt", "excludes 0"] else
-                     "with an interval that excludes 0 (mixcat: -0.1342, SE 0.2564)."))
+                  + f"; converted, {-b['sqrt_wk']:.3f} and {-b['trt:sqrt_wk']:.3f} against mixcat's "
+                  f"{MIXCAT['sqrt_wk'][0]:.4f} and {MIXCAT['trt:sqrt_wk'][0]:.4f}. trt alone (the difference at "
+                  f"week 0) is {b['trt']:.3f} in Bambi's convention, "
+                  + (f"with an interval that contains 0, like mixcat's {trt:.4f} (SE {trt_se:.4f}): the arms start "
+                     "alike, as randomisation makes them." if not table.loc["trt", "excludes 0"] else
+                     f"with an interval that excludes 0 (mixcat: {trt:.4f}, SE {trt_se:.4f})."))
     conv = to_mixcat(fit)
     a.values["mixcat_convention"] = {n: (float(np.median(d)), *interval_bounds(d)) for n, d in conv.items()}
     a.values["bambi_convention"] = {n: (float(-np.median(d)), *(-x for x in interval_bounds(d)[::-1]))
@@ -596,8 +529,9 @@ def step_sign_convention(a: Analysis) -> None:
                   "subject-specific).")
     agree = all(table.loc[t, "same sign"] for t in ("sqrt_wk", "trt:sqrt_wk"))
     s, i = a.values["mixcat_convention"]["sqrt_wk"], a.values["mixcat_convention"]["trt:sqrt_wk"]
-    a.answer("4. Sign convention", f"in mixcat's convention sqrt_wk {interval_text(*s, 2)} (mixcat 0.7350), "
-             f"trt:sqrt_wk {interval_text(*i, 2)} (mixcat 1.0046): signs {'agree' if agree else 'DISAGREE'}; "
+    a.answer("4. Sign convention", f"in mixcat's convention sqrt_wk {interval_text(*s, 2)} (mixcat "
+             f"{MIXCAT['sqrt_wk'][0]:.4f}), trt:sqrt_wk {interval_text(*i, 2)} (mixcat "
+             f"{MIXCAT['trt:sqrt_wk'][0]:.4f}): signs {'agree' if agree else 'DISAGREE'}; "
              "positive there = milder, positive in Bambi's = more severe.")
 
 
@@ -644,23 +578,9 @@ def _difference(elpds: dict, a: str, b: str) -> tuple[float, float]:
     return float(diff.sum()), float(np.sqrt(diff.size * np.var(diff)))
 
 
+@step(after=("step_random_intercept", "step_random_slope"))
 def step_compare(a: Analysis) -> None:
-    """5. Random intercept or the notes' intercept-and-trt block? Compare by LOO.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_intercept(a); step_random_slope(a); step_compare(a)  # doctest: +SKIP
-    """
-    a.report.heading("5. Which random-effects structure predicts better?")
-    a.r_and_python("# the notes print -2 log-likelihood 3450 for cond_log_0 only",
-                   "bg.compare({'random intercept': ri, 'arm-specific intercepts': arm})")
+    """5. Random intercept or the notes' intercept-and-trt block? Compare by LOO."""
     rs, ri = ARM, "random intercept"
     models = {ri: a.fits[ri], rs: a.fits[rs]}
     a.report.text("The notes' model enters in its arm-specific form (same likelihood; the (1 + trt|id) fit as "
@@ -690,23 +610,9 @@ def step_compare(a: Analysis) -> None:
              f"{verdict}.")
 
 
+@step(after=("step_random_intercept", "step_random_slope"))
 def step_icc(a: Analysis) -> None:
-    """6. Intra-class correlation on the latent logit scale (residual variance pi^2/3).
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_intercept(a); step_random_slope(a); step_icc(a)  # doctest: +SKIP
-    """
-    a.report.heading("6. Intra-class correlation on the latent scale")
-    a.r_and_python("# not in the notes; from mixcat's variances: 2.8078 / (2.8078 + pi^2/3) = 0.460 (placebo)",
-                   "ri.icc()   # sigma_id^2 / (sigma_id^2 + pi^2/3)")
+    """6. Intra-class correlation on the latent logit scale (residual variance pi^2/3)."""
     ri = a.fits["random intercept"]
     icc = ri.icc()
     a.report.code(str(icc))
@@ -731,70 +637,21 @@ def step_icc(a: Analysis) -> None:
              f"{interval_text(*by_arm['drug'], 2)} (mixcat {rows['drug']['mixcat']:.2f}).")
 
 
+@step(after=("step_random_intercept",))
 def step_checks(a: Analysis) -> None:
-    """7. Posterior predictive checks: categories overall, and mean severity by arm and week.
-
-    Parameters
-    ----------
-    a : Analysis
-        The running analysis (:func:`bayesglmm.course.start`); the step adds its tables,
-        figures and one-line answer to it.
-
-    Examples
-    --------
-    >>> a = start("schizo", TITLE, quick=True)  # doctest: +SKIP
-    >>> step_random_intercept(a); step_checks(a)  # doctest: +SKIP
-    """
-    a.report.heading("7. Checking the random-intercept model")
-    a.r_and_python("# not in the notes",
-                   'plot_ppc(ri, kind="bars"); ppc_pvalues(ri, by_group=arm_week); ri.plot_ranef_qq()')
+    """7. Posterior predictive checks: categories overall, and mean severity by arm and week."""
     fit = a.fits["random intercept"]
-    a.report.figure(plot_ppc(fit, kind="bars", seed=a.seed), "Ratings per severity category against replicated data")
     data = a.data
     order = [f"{arm} wk {wk}" for arm in ARMS.values() for wk in (0, 1, 3, 6)] + ["other weeks"]
     arm_week = (data["trt"].map(ARMS) + " wk " + data["wk"].astype(str))
     arm_week = arm_week.where(data["wk"].isin([0, 1, 3, 6]), "other weeks")
-    pv = ppc_pvalues(fit, stats=("mean",), by_group=arm_week.astype(pd.CategoricalDtype(order)).rename("arm x week"),
-                     seed=a.seed)
-    a.report.table(pv, "Mean severity (1-4) overall and per arm and week (weeks 2, 4, 5 pooled as 'other weeks'): "
-                       "observed against replicated, with Bayesian p-values")
-    a.report.figure(plot_ranef_qq(fit), "Normal QQ plot of the patient intercepts (mixcat puts them on two points)")
-    groups = pv[pv["group"] != ""]
-    flagged = groups.loc[groups["flag"], "level"].tolist()
-    a.values["ppc_flagged"] = flagged
-    a.answer("7. Checks", f"{len(groups) - len(flagged)} of {len(groups)} arm-by-week mean severities inside "
-             "their replicated 95% intervals" + (f"; flagged: {', '.join(map(str, flagged))}." if flagged else "."))
+    inside, n, ending = ordinal_checks(a, fit, arm_week.astype(pd.CategoricalDtype(order)).rename("arm x week"),
+                                       **CHECKS)
+    a.answer("7. Checks", f"{inside} of {n} arm-by-week mean severities inside their replicated 95% intervals{ending}")
 
 
 STEPS = [step_describe, step_random_intercept, step_random_slope, step_sign_convention, step_compare, step_icc,
          step_checks]
 
 
-def run(data_dir=None, out=None, seed: int = 1, quick: bool = False):
-    """Run the notes' section 5 end to end: every step, then the report.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        Folder holding ``schizo.csv``.
-    out : path, optional
-        Folder for ``report.html``; nothing is written when None.
-    seed : int
-        Seed of every fit.
-    quick : bool
-        Small fits (4 x 300 draws) and PSIS-LOO without refits, for tests; the default is
-        4 chains x 1000 after 1000 warm-up (2000 and 2000 for the random-intercept model).
-
-    Returns
-    -------
-    CourseResult
-
-    Examples
-    --------
-    >>> print(run(quick=True))  # doctest: +SKIP
-    """
-    a = start("schizo", TITLE, data_dir=data_dir, seed=seed, quick=quick)
-    a.report.text(DESCRIPTION + ". Each section shows the notes' R code, the Python that replaces it, and the "
-                  "answer next to mixcat's numbers.")
-    a.run_steps(STEPS)
-    return a.finish(out)
+run = runner(__name__)
