@@ -8,6 +8,9 @@ instead of sampling their own whenever they can.
 import os
 import warnings
 
+import numpy as np
+import pandas as pd
+
 import pytest
 
 import bayesglmm as bg
@@ -25,6 +28,16 @@ def _have_course_data() -> bool:
 
 
 needs_data = pytest.mark.skipif(not _have_course_data(), reason="course data not found (set BAYESGLMM_DATA)")
+
+
+def tiny_data() -> pd.DataFrame:
+    """24 gaussian rows in 4 groups (y = 1 + 0.8 x + u_g + noise): the executor and engine tests' data."""
+    rng = np.random.default_rng(3)
+    g = np.repeat(list("abcd"), 6)
+    u = dict(zip("abcd", rng.normal(0, 1, 4)))
+    x = rng.normal(size=24)
+    y = 1 + 0.8 * x + np.array([u[k] for k in g]) + rng.normal(0, 0.5, 24)
+    return pd.DataFrame({"y": y, "x": x, "g": g})
 
 
 def quick_fit(formula, data, family, **kwargs):

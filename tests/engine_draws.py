@@ -11,7 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bayesglmm as bg  # noqa: E402
-from test_engine import SIZE, tiny_data  # noqa: E402
+from conftest import tiny_data  # noqa: E402
+from test_engine import SIZE  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -15,26 +15,16 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import bayesglmm as bg
 from bayesglmm.engine import HELDOUT, RESPONSE, DrawSettings, _shared_inputs, compiled_for, get_engine, inputs_model
 from bayesglmm.errors import SettingsError
 from bayesglmm.model import build_model
+from conftest import tiny_data
 
 SCRIPT = Path(__file__).with_name("engine_draws.py")
 SIZE = {"draws": 100, "tune": 100, "chains": 2}
-
-
-def tiny_data() -> pd.DataFrame:
-    """The executor tests' 24-row gaussian data (also built by ``engine_draws.py``)."""
-    rng = np.random.default_rng(3)
-    g = np.repeat(list("abcd"), 6)
-    u = dict(zip("abcd", rng.normal(0, 1, 4)))
-    x = rng.normal(size=24)
-    y = 1 + 0.8 * x + np.array([u[k] for k in g]) + rng.normal(0, 0.5, 24)
-    return pd.DataFrame({"y": y, "x": x, "g": g})
 
 
 def _random_points(model, rng, n=3):

@@ -11,12 +11,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import bayesglmm as bg
 from bayesglmm.errors import SettingsError
 from bayesglmm.executor import LocalExecutor, SerialExecutor, get_executor, task_seed
+from conftest import tiny_data
 
 SIZE = {"draws": 100, "tune": 100, "chains": 2}
 
@@ -34,12 +34,7 @@ def _die_once(marker_dir, key, log):
 
 @pytest.fixture(scope="module")
 def tiny():
-    rng = np.random.default_rng(3)
-    g = np.repeat(list("abcd"), 6)
-    u = dict(zip("abcd", rng.normal(0, 1, 4)))
-    x = rng.normal(size=24)
-    y = 1 + 0.8 * x + np.array([u[k] for k in g]) + rng.normal(0, 0.5, 24)
-    return pd.DataFrame({"y": y, "x": x, "g": g})
+    return tiny_data()
 
 
 @pytest.fixture(scope="module")
