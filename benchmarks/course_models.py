@@ -196,9 +196,13 @@ class PhaseTimer:
         import bambi
         import nutpie
 
+        import bayesglmm.model
+        import bayesglmm.nutpie_compile
+
         fit_module = sys.modules["bayesglmm.fit"]
         self.wrap(fit_module, "build_model", "build_s")
-        self.wrap(nutpie, "compile_pymc_model", "compile_s")
+        self.wrap(bayesglmm.model, "build_model", "build_s")  # the ladder's rebuilds (ModelRequest.build)
+        self.wrap(bayesglmm.nutpie_compile, "compile_numba", "compile_s")  # the engine's compile
         self.wrap(nutpie, "sample", "sample_s")
         self.wrap(bambi.Model, "compute_log_likelihood", "loglik_s")
         self.wrap(fit_module, "diagnose", "diagnose_s")
