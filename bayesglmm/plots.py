@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bayesglmm import checks
+from bayesglmm import checks, ppc, predictive
 from bayesglmm.errors import SettingsError, TermError
 
 OBSERVED_COLOR = "black"
@@ -150,8 +150,8 @@ def _draw_groups(ax, fit, table: pd.DataFrame, what: str, prob: float, hue) -> N
 
 
 def _draw_density(ax, fit, yrep, what: str, n_lines: int = 50) -> None:
-    obs = checks._scale(fit, checks.observed(fit)[None, :])[0]
-    rep = checks._scale(fit, checks._flat(yrep))
+    obs = predictive._scale(fit, checks.observed(fit)[None, :])[0]
+    rep = predictive._scale(fit, predictive._flat(yrep))
     pick = np.linspace(0, rep.shape[0] - 1, min(n_lines, rep.shape[0])).round().astype(int)
     lo, hi = np.quantile(np.concatenate([obs, rep[pick].ravel()]), [0.005, 0.995])
     pad = 0.05 * (hi - lo or 1.0)
@@ -197,7 +197,7 @@ def _predictive_figure(fit, yrep, kind, *, source: str, group, hue, prob, stats,
         fig, axes = _grid(len(rs), figsize, panel=(4.0, 3.2))
         for ax, row in zip(axes, rs.itertuples(index=False)):
             _draw_stat(ax, row, what)
-            p = checks._mid_p(row.replicated, row.observed)
+            p = ppc._mid_p(row.replicated, row.observed)
             ax.set_title(f"{row.statistic}: p = {p:.3f}", color=FLAG_COLOR if (p < 0.025 or p > 0.975) else "black")
         axes[0].legend(frameon=False, fontsize=8)
         _title(fig, f"{label}, test statistics: {formula}")

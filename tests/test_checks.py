@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import bayesglmm as bg
-from bayesglmm import checks
+from bayesglmm import checks, ppc, predictive
 from bayesglmm.errors import FamilyError
 from conftest import quick_fit
 
@@ -148,9 +148,9 @@ def test_ppc_pvalues_statistics_validation(mc_glmm, small):
 
 
 def test_mid_p_counts_ties_half():
-    assert checks._mid_p(np.zeros(10), 0.0) == 0.5  # reproduced exactly: not flagged
-    assert checks._mid_p(np.arange(10.0), 4.5) == 0.5
-    assert checks._mid_p(np.arange(10.0), 100.0) == 0.0
+    assert ppc._mid_p(np.zeros(10), 0.0) == 0.5  # reproduced exactly: not flagged
+    assert ppc._mid_p(np.arange(10.0), 4.5) == 0.5
+    assert ppc._mid_p(np.arange(10.0), 100.0) == 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_dispersion_binomial_glm_without_centres_is_overdispersed(mc_glm):
 def test_dispersion_observed_statistic_by_hand(pois_fit, counts):
     """The observed statistic of each draw is sum((y - mu)^2 / mu) / n, with mu from that draw."""
     dc = checks.dispersion_check(pois_fit, draws=40, seed=2)
-    post = checks._thin(pois_fit.idata["posterior"].to_dataset(), 40)
+    post = predictive._thin(pois_fit.idata["posterior"].to_dataset(), 40)
     tree = xr.DataTree.from_dict({"posterior": post})
     mu = pois_fit.spec.bambi_model.predict(tree, kind="response_params", inplace=False)["posterior"]["mu"]
     mu = mu.transpose("chain", "draw", "__obs__").values.reshape(-1, len(counts))

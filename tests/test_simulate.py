@@ -255,7 +255,7 @@ def test_posterior_predictive_agrees_with_bambis_predictive(mc_glmm):
     """The family's replicated successes per centre-row have Bambi's predictive mean and variance."""
     import xarray as xr
 
-    from bayesglmm.checks import _thin
+    from bayesglmm.predictive import _thin
 
     mine = checks.posterior_predictive(mc_glmm, seed=4)
     posterior = _thin(mc_glmm.idata["posterior"].to_dataset(), None)
