@@ -24,6 +24,55 @@ import formulae
 from bayesglmm.errors import FormulaError
 
 
+#: The only functions a formula may call: formulae's and Bambi's transforms and a few numpy
+#: functions of one column. A formula is data, never code: formulae evaluates a call by looking
+#: its name up in an environment that reaches Bambi's module globals (and through them, modules
+#: that can run commands), so every call is checked against this list before anything is built.
+FORMULA_CALLS = (
+    "I", "C", "B", "binary", "T", "S", "offset", "p", "prop", "proportion", "scale", "center", "standardize",
+    "poly", "bs", "censored", "weighted", "truncated", "constrained", "c",
+    "log", "log2", "log10", "exp", "exp2", "abs",
+    "np.log", "np.log2", "np.log10", "np.log1p", "np.exp", "np.expm1", "np.sqrt", "np.abs", "np.square",
+)
+
+
+def check_calls(formula: str, columns) -> None:
+    """Raise FormulaError if ``formula`` calls anything outside :data:`FORMULA_CALLS`.
+
+    Every name followed by ``(`` must be an allowed call, and a dotted name must be a column
+    (no attribute chains); plain names are checked against the columns by
+    :func:`parse_formula`. Backtick-quoted names are columns.
+
+    Examples
+    --------
+    >>> check_calls("y ~ np.log(x) + C(g) + (1|g)", ["y", "x", "g"])
+    >>> check_calls("y ~ os.system(x)", ["y", "x"])
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.FormulaError: The formula calls 'os.system', which is not an allowed transform...
+    """
+    from formulae.scanner import Scanner
+
+    try:
+        tokens = Scanner(formula).scan()
+    except Exception as err:  # formulae's ScanError derives from Exception only
+        raise FormulaError(f"The formula {formula!r} does not parse: {err}") from err
+    columns = {str(c) for c in columns}
+    for token, following in zip(tokens, tokens[1:]):
+        if token.kind != "IDENTIFIER":
+            continue
+        name = token.lexeme
+        if following.kind == "LEFT_PAREN":
+            if name not in FORMULA_CALLS:
+                raise FormulaError(
+                    f"The formula calls {name!r}, which is not an allowed transform: a formula is data, and "
+                    f"may call only {', '.join(FORMULA_CALLS)}. Transform the column in the data instead.")
+        elif "." in name and name not in columns:  # an attribute chain, e.g. a module's; plain names are
+            raise FormulaError(                    # checked against the columns by parse_formula
+                f"The formula names {name!r}, which is not a column of the data: a formula may not reach "
+                "modules or their attributes. Quote a column whose name has a dot with backticks.")
+
+
 @dataclass(frozen=True)
 class GroupBlock:
     """The group-level effects of one bar term such as ``(1 + x | g)``.
@@ -231,6 +280,7 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
     new_rhs.append(rhs[last:])
     bambi_formula = quote_columns(f"{lhs.strip()} ~ {''.join(new_rhs).strip()}", columns)
 
+    check_calls(bambi_formula, columns + derived)
     try:
         desc = formulae.model_description(bambi_formula)
     except Exception as err:  # formulae's ParseError / ScanError derive from Exception only
