@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
 def _read_csv(path: str):
     import pandas as pd
 
+    if Path(path).is_dir():
+        raise CLIError(f"--data names the folder {path!r}; give the CSV file inside it")
     if not Path(path).is_file():
         raise MissingFileError(f"data file {path!r} not found")
     try:

@@ -134,6 +134,9 @@ def test_ctrl_c_while_writing_outputs_writes_nothing(csv, tmp_path, monkeypatch,
 
 @pytest.mark.parametrize("argv, message", [
     (["fit", "y ~ x", "--data", "missing.csv", "--family", "gaussian"], "error: data file 'missing.csv' not found"),
+    (["fit", "y ~ x", "--data", ".", "--family", "gaussian"], "error: --data names the folder '.'; give the CSV file"),
+    (["fit", "p(y, n) ~ treat", "--data", "{csv}", "--family", "binomial", "--seed", "-1"],
+     "seed must be a whole number from 0 to 2**32 - 1"),
     (["fit", "p(y, n) ~ treat", "--data", "{csv}", "--family", "binomal"], "Unknown family 'binomal'. Did you mean 'binomial'?"),
     (["fit", "p(y, n) ~ tret", "--data", "{csv}", "--family", "binomial"], "'tret' (did you mean 'treat'?)"),
     (["fit", "y ~ x", "--data", "{empty}", "--family", "gaussian"], "cannot read"),
