@@ -17,9 +17,8 @@ the cross-validation refits of :func:`bayesglmm.compare`, :func:`bayesglmm.sbc` 
 * **The same draws everywhere.** The log density is compiled without numba's fastmath
   flags. With them (pytensor's default), a process that compiled the model cold and a
   process that loaded the same model from the disk cache evaluated the log density
-  differently in the last bits (measured: sampled values differed by 1e-5 after 100
-  draws, the restored intercept by 4e-4), so draws depended on which process had compiled
-  first: the serial, local-pool and Dask runs of one seed differed whenever a worker found
+  differently in the last bits, enough to change the draws, so draws depended on which
+  process had compiled first: the serial, local-pool and Dask runs of one seed differed whenever a worker found
   a cold cache or another process was writing it. With fastmath off a cold and a warm
   process give bit-identical draws (``tests/test_engine.py``).
 * **An engine is one class** (:class:`Engine`): ``compile(model, var_names)`` and
@@ -29,7 +28,6 @@ the cross-validation refits of :func:`bayesglmm.compare`, :func:`bayesglmm.sbc` 
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -227,8 +225,9 @@ def inputs_model(spec, *, heldout: bool = False):
     parameters of distributions (data-scaled prior scales and locations); the response is
     named :data:`RESPONSE`. The compiled code then depends on the model's structure only
     (and on the number of parameters, e.g. of group levels), not on the data's values or
-    number of rows, so the disk cache serves any data set of that structure. The model and its log density are unchanged
-    (``tests/test_engine.py``); only the compiled code no longer contains the data.
+    number of rows, so the disk cache serves any data set of that structure. The model and
+    its log density are unchanged (``tests/test_engine.py``); only the compiled code no
+    longer contains the data.
 
     With ``heldout=True`` the model also gets the mask :data:`HELDOUT` (one value per row,
     zeros) and the potential ``-sum(mask * loglik_i)``, which removes the held-out rows'
@@ -343,7 +342,7 @@ def compiled_for(spec, engine: Engine, *, heldout: bool = False) -> tuple[object
     return spec.compiled[key], 0.0
 
 
-def finish(spec, idata, *, keep_offsets: bool = False, seconds: float = 0.0):
+def finish(spec, idata, *, seconds: float = 0.0):
     """Bambi's post-processing of raw draws: coordinates, uncentred intercept, offsets dropped.
 
     Raw nutpie draws also get ``/observed_data`` and ``/constant_data`` from the spec's own
@@ -359,16 +358,7 @@ def finish(spec, idata, *, keep_offsets: bool = False, seconds: float = 0.0):
         patch_nutpie_idata(idata, spec.pymc_model, sampling_time=seconds)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
-        return spec.bambi_model.backend._clean_results(idata, not keep_offsets, False)
-
-
-@contextlib.contextmanager
-def no_sampler_warnings():
-    """Silence the sampler's own FutureWarnings and Pareto notes (ours are issued after)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*Pareto.*")
-        yield
+        return spec.bambi_model.backend._clean_results(idata, True, False)
 
 
 __all__ = ["DrawSettings", "ENGINES", "Engine", "HELDOUT", "NutpieEngine", "PymcEngine", "RESPONSE",

@@ -4,9 +4,9 @@ nutpie (0.16) compiles a PyMC model in two parts: PyTensor's numba functions for
 density and for the stored variables (cached on disk by PyTensor, ``~/.pytensor``), and two
 C callbacks around them (``numba.cfunc``) that nutpie's Rust sampler calls. The callbacks are
 closures over the data and over uuid-named fields, so numba compiles them anew in every
-process: with the PyTensor functions already cached, that was 4.5 of the 6.3 s a warm
-process spent compiling the tiny model of ``tests/test_engine.py``, and type-inferring
-through the cached functions is most of it.
+process, type-inferring through the cached PyTensor functions: with those cached, that
+was most of a warm process's compile time (``benchmarks/compile_cache.py`` measures
+what remains).
 
 :func:`compile_numba` is nutpie's ``_compile_pymc_model_numba`` with the callbacks written
 as generated source without closures (data pointers read from nutpie's user-data record by
@@ -99,8 +99,8 @@ def compile_numba(model, var_names: list[str] | None = None, *, initial_points: 
     layout = [(shared_data[key].ndim, shared_data[key].dtype.str) for key in shared_var_keys.values()]
     logp_positions = [shared_vars.index(var) for var in logp_fn_pt.get_shared()]
     expand_positions = [shared_vars.index(var) for var in expand_fn_pt.get_shared()]
-    logp_func = _cfunc(_LOGP_SIGNATURE, "logp", logp_fn_pt.vm.jit_fn, layout, logp_positions, n_dim=n_dim)
-    expand_func = _cfunc(_EXPAND_SIGNATURE, "expand", expand_fn_pt.vm.jit_fn, layout, expand_positions,
+    logp_func = _cfunc(_logp_signature, "logp", logp_fn_pt.vm.jit_fn, layout, logp_positions, n_dim=n_dim)
+    expand_func = _cfunc(_expand_signature, "expand", expand_fn_pt.vm.jit_fn, layout, expand_positions,
                          n_dim=n_dim, n_expanded=n_expanded)
     dims, coords = _nutpie._prepare_dims_and_coords(model, shape_info, reparameterized)
     return _nutpie.CompiledPyMCModel(
@@ -112,13 +112,13 @@ def compile_numba(model, var_names: list[str] | None = None, *, initial_points: 
         reparameterized_names=reparameterized)
 
 
-def _LOGP_SIGNATURE():
+def _logp_signature():
     import numba.types as nt
 
     return nt.int64(nt.uint64, nt.CPointer(nt.double), nt.CPointer(nt.double), nt.CPointer(nt.double), nt.voidptr)
 
 
-def _EXPAND_SIGNATURE():
+def _expand_signature():
     import numba.types as nt
 
     return nt.int64(nt.uint64, nt.uint64, nt.CPointer(nt.double), nt.CPointer(nt.double), nt.voidptr)
