@@ -33,22 +33,39 @@ from bayesglmm.batch import fit_many
 from bayesglmm.sbc import SBCResult, sbc
 from bayesglmm.fit import Fit, fit, sample
 from bayesglmm.icc import ICC, icc
+from bayesglmm.hypothesis import Hypotheses, hypothesis
+from bayesglmm.r2 import R2, r2
 from bayesglmm.io import load, save
 from bayesglmm.predict import population_averaged_ratio, predict
+from bayesglmm.effects import Effects, comparisons, datagrid, predictions, slopes
+from bayesglmm.plots import plot_effects
 from bayesglmm.model import ModelSpec, build_model
-from bayesglmm.validate import SeparationWarning
+from bayesglmm.validate import DegenerateResponseWarning, SeparationWarning
 from bayesglmm.questions import Answer, fixed_effect_needed, random_effects_needed
+from bayesglmm.sensitivity import sensitivity
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "sensitivity",
+    "Effects",
+    "comparisons",
+    "datagrid",
+    "predictions",
+    "slopes",
+    "plot_effects",
     "SBCResult",
     "fit_many",
     "sbc",
     "Answer",
     "SeparationWarning",
+    "DegenerateResponseWarning",
     "ICC",
     "icc",
+    "Hypotheses",
+    "hypothesis",
+    "R2",
+    "r2",
     "population_averaged_ratio",
     "predict",
     "SettingsError",

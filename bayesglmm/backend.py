@@ -41,13 +41,57 @@ def corr_dims(label: str) -> tuple[str, str]:
     return f"{label}__effect", f"{label}__effect_bis"
 
 
+def correlated_labels(blocks) -> list:
+    """``[(block, label)]`` for the correlated blocks: ``label`` names ``{label}_corr``.
+
+    The first correlated block on a factor is labelled by the factor, a later one on the
+    same factor gets a number (``g_1``): every module that reads the draws uses this.
+
+    Examples
+    --------
+    >>> from bayesglmm.formula import GroupBlock
+    >>> b1 = GroupBlock("1 + x", "g", True, ("1|g", "x|g"))
+    >>> b2 = GroupBlock("0 + f", "g", True, ("f|g",))
+    >>> [label for _, label in correlated_labels([b1, b2])]
+    ['g', 'g_1']
+    """
+    out, labels = [], set()
+    for block in blocks:
+        if not block.correlated:
+            continue
+        label = block.factor if block.factor not in labels else f"{block.factor}_{len(labels)}"
+        labels.add(label)
+        out.append((block, label))
+    return out
+
+
+def _has_columns(term) -> bool:
+    """Whether Bambi gives the term an effect dimension (``{expr}__expr_dim``): a factor slope.
+
+    A factor's slope keeps that dimension even with one column (a two-level factor beside
+    the intercept, ``(f|g)``: coefficients (levels, 1), predictor (rows, 1)).
+    """
+    return term.predictor.ndim == 2
+
+
 def _width(term) -> int:
     return 1 if term.predictor.ndim == 1 else term.predictor.shape[1]
 
 
 def _effect_labels(term) -> list[str]:
+    """One label per column of the term: ``x`` for a numeric slope, ``f[hi]`` per factor level.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class T:
+    ...     name, categorical, predictor = "f|g", True, np.zeros((4, 1))
+    ...     term = type("E", (), {"expr": type("L", (), {"levels": ["hi"]})()})()
+    >>> _effect_labels(T())
+    ['f[hi]']
+    """
     expr = term.name.split("|")[0]
-    if _width(term) == 1:
+    if not _has_columns(term):
         return [expr]
     levels = term.term.expr.levels if term.categorical else range(_width(term))
     return [f"{expr}[{level}]" for level in levels]
@@ -104,7 +148,7 @@ def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
             if dim not in backend.model.coords:
                 backend.model.add_coords({dim: values})
         dims = list(term_coords)
-        if width == 1:
+        if not _has_columns(term):
             coef, sd = coefs[:, start], sds[start]
         else:
             coef, sd = coefs[:, start : start + width], sds[start : start + width]
@@ -313,13 +357,8 @@ class GLMMComponent(DistributionalComponent):
         if not terms:
             return
         noncentered = noncentered_default_for(bmb_model, self.component.name)
-        coefs, labels = {}, set()
-        for block in self.blocks:
-            if not block.correlated:
-                continue
-            # A second correlated block on the same factor gets a numbered label.
-            label = block.factor if block.factor not in labels else f"{block.factor}_{len(labels)}"
-            labels.add(label)
+        coefs = {}
+        for block, label in correlated_labels(self.blocks):
             members = [terms[name] for name in block.term_names]
             coefs.update(build_correlated_block(pymc_backend, members, self.etas.get(block.factor, 1.0), label))
         absorber = intercept_absorber(terms, self.intercept is not None, correlated=set(coefs))
@@ -353,6 +392,37 @@ class GLMMComponent(DistributionalComponent):
         self.output += contribution
 
 
+#: Name of the potential that turns the likelihood into the weighted one.
+WEIGHTS_POTENTIAL = "bayesglmm_weights_loglik"
+
+
+def add_weights(model, weights: np.ndarray):
+    """Make the model's likelihood ``sum_i w_i log p(y_i | theta)``: frequency weights.
+
+    Bambi's ``weighted(y, w)`` response does this for its own formula syntax, but it cannot
+    be combined with ``p(y, n)`` (one response term) and Bambi's ``compute_log_likelihood``
+    ignores it (the pointwise values stay unweighted). Here the response keeps Bambi's
+    distribution, and the potential ``sum_i (w_i - 1) log p(y_i)`` adds what the weights
+    add; every family gets it, and the pointwise log-likelihood is weighted in
+    :func:`bayesglmm.fit.add_log_likelihood`.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> with pm.Model() as m:
+    ...     mu = pm.Normal("mu")
+    ...     y = pm.Normal("y", mu, 1.0, observed=np.array([0.5, 1.0]))
+    >>> _ = add_weights(m, np.array([2.0, 0.0]))
+    >>> logp = m.compile_logp()({"mu": 0.0})
+    >>> bool(np.isclose(logp, pm.logp(pm.Normal.dist(), 0.0).eval() + 2 * pm.logp(pm.Normal.dist(), 0.5).eval()))
+    True
+    """
+    with model:
+        response = model.observed_RVs[0]
+        loglik = model.logp(vars=[response], sum=False)[0]
+        return pm.Potential(WEIGHTS_POTENTIAL, ((np.asarray(weights, dtype=float) - 1.0) * loglik).sum())
+
+
 class GLMMBackend(PyMCModel):
     """Bambi's PyMC backend with :class:`GLMMComponent` for the model's linear predictors.
 
@@ -365,6 +435,9 @@ class GLMMBackend(PyMCModel):
     fixed_design : {"qr", "plain"}
         Fixed effects sampled on the QR decomposition of the centred design, or as Bambi
         samples them (centred columns, each coefficient on its own scale).
+    weights : numpy.ndarray, optional
+        Frequency weights, one per row: the log density gets ``sum_i w_i log p(y_i)``
+        (:func:`add_weights`).
 
     Examples
     --------
@@ -379,11 +452,12 @@ class GLMMBackend(PyMCModel):
     True
     """
 
-    def __init__(self, blocks, etas, fixed_design="qr"):
+    def __init__(self, blocks, etas, fixed_design="qr", weights=None):
         super().__init__()
         self.blocks = tuple(blocks)
         self.etas = dict(etas)
         self.fixed_design = fixed_design
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)
 
     def build(self, spec):
         """Build the PyMC model as Bambi does, with correlated blocks."""
@@ -401,5 +475,7 @@ class GLMMBackend(PyMCModel):
                 self.components[name].build(self, spec)
             self.response_component = ResponseComponent(spec.response_term)
             self.response_component.build(self, spec)
+            if self.weights is not None:
+                add_weights(self.model, self.weights)
             self.build_potentials(spec)
         self.spec = spec

@@ -150,7 +150,9 @@ def fit_many(models: dict, data, family: str = "gaussian", *, seed: int | None =
     executor : None, "local", "serial", a Dask Client or scheduler address
         Where the fits run (see :func:`bayesglmm.executor.get_executor`).
     progress : bool, optional
-        Show tasks done / total; default when standard error is a terminal.
+        Show models done / total and the time left on standard error, one step per finished
+        fit (:class:`bayesglmm.executor.Progress`). Default: only when standard error is a
+        terminal; True forces it on. Each fit's own sampler progress bar stays off.
     **fit_kwargs
         Passed to :func:`bayesglmm.fit` (``draws``, ``tune``, ``chains``, ``priors``, ...).
 
@@ -190,7 +192,7 @@ def fit_many(models: dict, data, family: str = "gaussian", *, seed: int | None =
     build_kwargs = {k: fit_kwargs[k] for k in build_keys if k in fit_kwargs}
     check_settings(draws=fit_kwargs.get("draws", 1000), tune=fit_kwargs.get("tune", 1000),
                    chains=fit_kwargs.get("chains", 4), sampler=fit_kwargs.get("sampler", "nutpie"),
-                   target_accept=fit_kwargs.get("target_accept"))
+                   target_accept=fit_kwargs.get("target_accept"), flags={"progress": progress})
     specs = {name: build_model(formula, data, family, **build_kwargs) for name, formula in models.items()}
     ex = get_executor(executor)
     batch_seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else int(seed)

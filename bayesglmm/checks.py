@@ -15,6 +15,8 @@ Each concept has its own module, and every name is re-exported here:
 * :mod:`bayesglmm.ranef_checks`: random-effect draws, normality and QQ data
   (:func:`ranef_draws`, :func:`ranef_normality`, :class:`RanefNormality`,
   :func:`ranef_qq`, :func:`normal_quantiles`).
+* :mod:`bayesglmm.censoring`: censored responses, Kaplan-Meier against posterior predictive
+  survival curves (:func:`kaplan_meier`, :func:`survival_check`).
 * :mod:`bayesglmm.prior_posterior`: variance components and prior vs posterior draws
   (:func:`variance_components`, :func:`prior_posterior_draws`).
 
@@ -24,6 +26,7 @@ be reused; otherwise they draw it themselves, with ``draws`` and ``seed``.
 
 from __future__ import annotations
 
+from bayesglmm.censoring import kaplan_meier, survival_check
 from bayesglmm.dispersion import DispersionCheck, dispersion_check
 from bayesglmm.ppc import FLAG_HIGH, FLAG_LOW, STATISTICS, ppc_pvalues, replicated_statistics
 from bayesglmm.ppc_tables import category_counts, default_group, ecdf_band, group_intervals
@@ -58,6 +61,7 @@ __all__ = [
     "dispersion_check",
     "ecdf_band",
     "group_intervals",
+    "kaplan_meier",
     "normal_quantiles",
     "observed",
     "posterior_predictive",
@@ -69,6 +73,7 @@ __all__ = [
     "ranef_qq",
     "replicated_statistics",
     "sample_prior",
+    "survival_check",
     "trials",
     "variance_components",
 ]

@@ -63,6 +63,21 @@ def check_same_data(models: dict) -> None:
                 f"({models[ref].spec.formula.original!r} vs {fit.spec.formula.original!r}): "
                 "elpd values are comparable only for the same response."
             )
+        _check_same_censoring(models[ref], fit, ref, name)
+
+
+def _check_same_censoring(a, b, name_a: str, name_b: str) -> None:
+    """FitError unless both fits censor the same rows: a censored row's elpd is a log survival, not a density."""
+    from bayesglmm.censoring import right_censored
+
+    ca, cb = right_censored(a.spec), right_censored(b.spec)
+    ca = np.zeros(len(a.spec.data.frame), bool) if ca is None else ca
+    cb = np.zeros(len(b.spec.data.frame), bool) if cb is None else cb
+    if not np.array_equal(ca, cb):
+        raise FitError(
+            f"Models {name_a!r} and {name_b!r} censor different rows ({int(ca.sum())} and {int(cb.sum())} "
+            f"right-censored; {a.spec.formula.original!r} vs {b.spec.formula.original!r}): a censored row's elpd "
+            "is a log survival probability, an observed row's a log density, so they are not comparable.")
 
 
 def _check_models(models, allow_unconverged: bool) -> None:

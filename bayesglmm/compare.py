@@ -142,6 +142,27 @@ class Comparison:
     def __repr__(self) -> str:
         return self.__str__()
 
+    def _repr_html_(self) -> str:
+        """Notebook view: the best model first, then the table and notes of the text form."""
+        from bayesglmm import html
+
+        shown = self.table.copy()
+        for col in ("elpd", "se", "p", "elpd_diff", "dse"):
+            shown[col] = shown[col].map(lambda v: f"{v:.1f}")
+        shown["weight"] = shown["weight"].map(lambda v: f"{v:.2f}")
+        head = f"Best model: {self.best}"
+        if len(self.table) > 1:
+            runner = self.table.iloc[1]
+            head += f" (next: {self.table.index[1]}, elpd_diff {runner['elpd_diff']:.1f}, dse {runner['dse']:.1f})"
+        parts = [html.verdict(head, None), html.table(shown, f"Model comparison ({self.n_obs} rows; higher elpd "
+                                                             "predicts better; elpd_diff and dse are relative to the best model)")]
+        if self.refits:
+            parts.append(html.paragraph(
+                f"Refits: {self.refits} in {self.refit_seconds:.1f} s ({self.executor}; compiling "
+                f"{self.compile_seconds:.1f} s, sampling {self.fit_seconds / self.refits:.2f} s per refit)."))
+        parts += [html.paragraph(f"Note: {note}") for note in self.notes]
+        return html.page(*parts)
+
 # ---------------------------------------------------------------------------------------
 # compare
 # ---------------------------------------------------------------------------------------
@@ -233,7 +254,9 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
         cluster (see :func:`bayesglmm.executor.get_executor`). The results are the same
         everywhere: each refit's seed depends only on ``seed`` and which rows it holds out.
     progress : bool, optional
-        Show refits done / total and the time left; default when standard error is a terminal.
+        Show refits done / total and the time left on standard error, one step per finished
+        refit (:class:`bayesglmm.executor.Progress`, no dependency). Default: only when standard
+        error is a terminal, so scripts, notebooks and tests stay quiet; True forces it on.
 
     Returns
     -------
@@ -270,9 +293,15 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
         raise SettingsError(f"cv must be one of {', '.join(CV_METHODS)}; got {cv!r}.")
     if cv == "logo" and group is None:
         raise SettingsError("cv='logo' needs group=, e.g. group='centre'.")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise SettingsError(f"progress must be True, False or None (only on a terminal); got {progress!r}.")
     _check_models(models, allow_unconverged)
     _add_missing_log_likelihood(models)
     n = next(iter(models.values())).spec.n_obs
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise SettingsError(f"k must be a whole number of folds; got {k!r}.")
+    if cv == "kfold" and not 2 <= k <= n:  # before any LOO is computed (cv='loo' checks it if it switches)
+        raise SettingsError(f"k must be between 2 and the number of rows ({n}); got {k}.")
     settings = dict(refit_settings or {})
     unknown = set(settings) - set(_REFIT_KEYS)
     if unknown:

@@ -44,6 +44,7 @@ __all__ = [
     "find_data_dir",
     "load",
     "names",
+    "read_csv",
     "simulate_bloodpressure",
     "simulate_rehab",
     "uncount_muscatine",
@@ -679,6 +680,76 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, name: str | None = 
     return folder
 
 
+def check_header(path, **read_options) -> None:
+    """Raise DataError when a data file's header names a column twice.
+
+    pandas renames the second ``x`` to ``x.1`` without a word, so a formula naming ``x``
+    would silently use the first column only. ``read_options`` are those of the read
+    (``sep``, ``header``, ``names``); a file read without a header is not checked.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+    ...     _ = f.write("y,x,x\\n1,2,3\\n")
+    >>> try:
+    ...     check_header(f.name)
+    ... except DataError as err:
+    ...     print("names column 'x' twice (columns 2 and 3)" in str(err))
+    True
+    >>> os.remove(f.name)
+    """
+    if read_options.get("header", "infer") is None or read_options.get("names") is not None:
+        return
+    options = {k: v for k, v in read_options.items() if k in ("sep", "delimiter", "encoding", "comment", "skiprows")}
+    try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return  # the read itself reports it
+    names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+    seen: dict = {}
+    for position, name in enumerate(names, start=1):
+        if name:  # pandas names empty header cells "Unnamed: i", each its own
+            seen.setdefault(name, []).append(position)
+    twice = {name: where for name, where in seen.items() if len(where) > 1}
+    if twice:
+        parts = "; ".join(f"column {name!r} {'twice' if len(w) == 2 else f'{len(w)} times'} (columns "
+                          f"{', '.join(map(str, w[:-1]))} and {w[-1]})" for name, w in twice.items())
+        first = next(iter(twice))
+        raise DataError(
+            f"The header of {str(path)!r} names {parts}. pandas would rename the second to "
+            f"{first + '.1'!r} silently and a formula naming {first!r} would use only the first; rename the "
+            "columns in the file so that every name is different."
+        )
+
+
+def read_csv(path, **read_options) -> pd.DataFrame:
+    """Read a data CSV, refusing what pandas would silently misread.
+
+    The reader for every user CSV (the command line's ``--data`` too): a missing file is a
+    MissingFileError, an unreadable one a DataError ("cannot read ... as CSV"), and a
+    header naming a column twice a DataError naming the column (:func:`check_header`).
+
+    Examples
+    --------
+    >>> read_csv("no-such-file.csv")
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.MissingFileError: data file 'no-such-file.csv' not found
+    """
+    from bayesglmm.errors import MissingFileError
+
+    if Path(path).is_dir():
+        raise DataError(f"{str(path)!r} is a folder; give the CSV file inside it")
+    if not Path(path).is_file():
+        raise MissingFileError(f"data file {str(path)!r} not found")
+    check_header(path, **read_options)
+    try:
+        return pd.read_csv(path, **read_options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read {str(path)!r} as CSV: {err}") from err
+
+
 def _read(path: Path) -> pd.DataFrame:
     """Read one data file: CSV, the course's read.table text file, or ``betablok.dat``."""
     if path.name == "betablok.dat":
@@ -688,9 +759,9 @@ def _read(path: Path) -> pd.DataFrame:
         df["center"] = np.arange(len(df)) // 2 + 1  # gl(22, 2)
         return df
     if path.suffix == ".csv":
-        return pd.read_csv(path)
+        return read_csv(path)
     # read.table(header = TRUE): whitespace-separated; "." is the course's missing code
-    return pd.read_csv(path, sep=r"\s+", na_values=["NA", "."])
+    return read_csv(path, sep=r"\s+", na_values=["NA", "."])
 
 
 def load(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bayesglmm.errors import FamilyError
 from bayesglmm.ppc import FLAG_HIGH, FLAG_LOW
-from bayesglmm.predictive import _flat, _predict, _thin, observed, trials
+from bayesglmm.predictive import _flat, _predict, _refuse_censored, _thin, observed, trials
 from bayesglmm.summary import describe_draws, interval_bounds
 
 
@@ -117,6 +117,7 @@ def dispersion_check(fit, *, prob: float = 0.95, draws: int | None = None, seed:
         applies = [f.name for f in FAMILIES.values() if f.dispersion_remedy is not None]
         raise FamilyError(f"dispersion_check is for {', '.join(applies[:-1])} and {applies[-1]} fits; {name!r}: "
                           f"{family.no_dispersion_reason}. Use ppc_pvalues(fit) instead.")
+    _refuse_censored(fit)
     yrep_da, eta = _predict(fit, draws, seed)
     yrep = _flat(yrep_da).astype(float)
     y = observed(fit).astype(float)[None, :]

@@ -53,7 +53,13 @@ def task_seed(batch_seed: int | None, key) -> int:
 
 
 class Progress:
-    """Tasks done / total, elapsed and estimated time left, on one line of standard error.
+    """Tasks done / total, elapsed and estimated time left, on standard error.
+
+    Dependency-free. Off by default unless standard error is a terminal, so that scripts,
+    logs and tests stay quiet; ``enabled=True`` forces it on. On a terminal one line is
+    rewritten in place (``\\r``); elsewhere (a log file, a notebook) each step gets its own
+    line. When enabled, a ``0/total`` line is written at once (a refit can take a while),
+    then one per finished task.
 
     Examples
     --------
@@ -64,8 +70,19 @@ class Progress:
 
     def __init__(self, total: int, label: str, enabled: bool | None = None):
         self.total, self.label, self.done = total, label, 0
-        self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
+        self.enabled = _stderr_is_terminal() if enabled is None else bool(enabled)
+        self.inplace = self.enabled and _stderr_is_terminal()
         self.start = time.perf_counter()
+        if self.enabled and total > 0:
+            self._write(f"{label}: 0/{total} done")
+
+    def _write(self, text: str) -> None:
+        last = self.done >= self.total
+        if self.inplace:
+            sys.stderr.write(f"\r{text}   " + ("\n" if last else ""))
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -73,10 +90,14 @@ class Progress:
             return
         elapsed = time.perf_counter() - self.start
         left = elapsed / self.done * (self.total - self.done)
-        end = "\n" if self.done >= self.total else ""
-        sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} tasks, {elapsed:.0f} s elapsed, "
-                         f"about {left:.0f} s left   {end}")
-        sys.stderr.flush()
+        self._write(f"{self.label}: {self.done}/{self.total} done, {elapsed:.0f} s elapsed, about {left:.0f} s left")
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # replaced or closed standard error
+        return False
 
 
 class Executor(ABC):

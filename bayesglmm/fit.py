@@ -19,9 +19,9 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from bayesglmm.diagnostics import RHAT_MAX, ConvergenceWarning, diagnose, warn_if_failed
+from bayesglmm.diagnostics import ESS_MIN, RHAT_MAX, ConvergenceWarning, diagnose, warn_if_failed
 from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine
-from bayesglmm.errors import SettingsError
+from bayesglmm.errors import ComputationError, SettingsError
 from bayesglmm.model import ModelSpec, build_model
 from bayesglmm.result import Fit
 
@@ -49,8 +49,13 @@ def check_complete(idata, draws: int, chains: int) -> None:
         )
 
 
-def check_settings(*, draws, tune, chains, sampler, target_accept) -> None:
-    """Raise SettingsError for an invalid sampler setting, naming it and the valid values.
+def check_settings(*, draws, tune, chains, sampler, target_accept, cores=None, seed=None, flags=None) -> None:
+    """Raise SettingsError for an invalid sampler setting, naming it, the value and the valid values.
+
+    Whole-number settings take Python or numpy integers (not bools, floats or text);
+    ``target_accept`` a real number strictly between 0 and 1; ``flags`` maps the names of
+    on/off options to their values, each of which must be True or False (None where the
+    option has an automatic default). Everything is checked before the model is built.
 
     Examples
     --------
@@ -58,14 +63,44 @@ def check_settings(*, draws, tune, chains, sampler, target_accept) -> None:
     Traceback (most recent call last):
     ...
     bayesglmm.errors.SettingsError: draws must be a whole number of at least 1; got 0.
+    >>> check_settings(draws=np.int64(500), tune=500, chains=2, sampler="nutpie", target_accept=0.95, seed=np.int32(3))
     """
     get_engine(sampler)  # a SettingsError naming the engines for an unknown one
-    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains), ("cores", cores)):
+        if name == "cores" and value is None:
+            continue
         least = 0 if name == "tune" else 1
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise SettingsError(f"{name} must be a whole number of at least {least}; got {value!r}.")
-    if target_accept is not None and not 0 < target_accept < 1:
-        raise SettingsError(f"target_accept must be between 0 and 1 (e.g. 0.95); got {target_accept!r}.")
+        if not _whole(value) or value < least:
+            kind = _kind(value)
+            raise SettingsError(f"{name} must be a whole number of at least {least}{kind}; got {value!r}.")
+    if seed is not None and (not _whole(seed) or not 0 <= seed < 2**32):
+        raise SettingsError(f"seed must be a whole number from 0 to 2**32 - 1, or None{_kind(seed)}; got {seed!r}.")
+    if target_accept is not None:
+        real = isinstance(target_accept, (int, float, np.integer, np.floating)) and not isinstance(
+            target_accept, (bool, np.bool_))
+        if not real or not np.isfinite(target_accept) or not 0 < target_accept < 1:
+            raise SettingsError(
+                f"target_accept must be a number strictly between 0 and 1 (e.g. 0.95){_kind(target_accept)}; "
+                f"got {target_accept!r}.")
+    for name, value in (flags or {}).items():
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise SettingsError(f"{name} must be True or False{_kind(value)}; got {value!r}.")
+
+
+def _whole(value) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _kind(value) -> str:
+    """Why a value of the wrong type is wrong, for a SettingsError ("" when its type is fine)."""
+    if isinstance(value, (bool, np.bool_)):
+        return " (a bool is not accepted)"
+    if isinstance(value, str):
+        return " (text is not accepted: pass a number, not a string)"
+    if isinstance(value, (float, np.floating)):
+        return " (a float is not accepted)" if float(value).is_integer() else ""
+    return ""
 
 
 def default_cores(chains: int) -> int:
@@ -82,7 +117,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None, seed: int | None = None,
         sampler: Sampler = "nutpie", target_accept: float | None = None, low_rank: bool | None = None,
         prior_only: bool = False, dropna: bool = False, progressbar: bool | None = None,
-        parameterization="auto", fixed_design: str = "auto", retry="auto", log_likelihood: bool = True) -> Fit:
+        parameterization="auto", fixed_design: str = "auto", retry="auto", log_likelihood: bool = True,
+        weights: str | None = None) -> Fit:
     """Fit a Bayesian GLMM by NUTS and check its convergence.
 
     Parameters
@@ -129,10 +165,16 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         an R-hat just above 1.01 or a low ESS: patients and schizo in
         ``benchmarks/RESULTS.md``, where a higher target_accept only lengthened the
         trajectories; the test set's crossed case needed the longer warm-up, see
-        ``benchmarks/TESTSET.md``). Then: twice the warm-up, target_accept 0.99 and the other
-        parameterisation of every group term. "auto" (default) climbs it when the sampler
-        shows a geometry problem (a divergence or an R-hat above 1.01), not for a low ESS
-        alone, which more draws fix; True climbs it for any failure; False never. The model
+        ``benchmarks/TESTSET.md``). Then: twice the warm-up, and target_accept 0.99 after
+        divergences or twice the draws again without; each group term whose diagnostics point
+        at it changes its parameterisation (:func:`parameterization_for`: a weakly informed SD
+        non-centred, mixing SDs with stuck level effects centred), the others keep theirs.
+        These rungs are for a geometry problem (a
+        divergence or an R-hat above 1.01). A low ESS alone is a shortfall of draws, not of
+        geometry: the next attempt keeps the settings and takes more draws (:func:`ess_draws`:
+        enough for the ESS limit with a margin, at most 4 times). "auto" (default) and True
+        (the same) retry every failure, with the remedy suited to it, at most twice; False
+        never. The model
         (formula, family, priors) never changes. Every attempt is stored in
         ``fit.attempts`` and listed in the summary; the fit returned is the last attempt,
         and ``fit.ok`` says whether it converged.
@@ -140,6 +182,13 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         Store the pointwise log-likelihood (``/log_likelihood``, one value per row and draw)
         that LOO needs. False leaves it out, for large data: 136,000 rows x 4,000 draws are
         4.4 GB; :func:`bayesglmm.compare` then computes it when it needs it.
+    weights : str, optional
+        Column of frequency weights, as brms's ``y | weights(w)`` and lme4's ``weights=``:
+        each row's log-likelihood is multiplied by its weight (a row of weight 3 counts as
+        three identical rows; aggregated data with weight = count give the posterior of the
+        expanded data). Numbers, finite, non-negative, not all zero. The stored pointwise
+        log-likelihood, and so LOO, is the weighted one: leaving a row out leaves out all
+        the observations it stands for. Saved and loaded with the fit.
 
     Returns
     -------
@@ -154,12 +203,14 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     >>> f.ok  # doctest: +SKIP
     True
     """
-    check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept)
+    check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept, cores=cores,
+                   seed=seed, flags={"low_rank": low_rank, "prior_only": prior_only, "dropna": dropna,
+                                     "progressbar": progressbar, "log_likelihood": log_likelihood})
     if retry not in ("auto", True, False):
         raise SettingsError(f"retry must be 'auto', True or False; got {retry!r}.")
     seed = resolve_seed(seed)  # once: every attempt of the ladder uses the same, recorded seed
     spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
-                       parameterization=parameterization, fixed_design=fixed_design)
+                       parameterization=parameterization, fixed_design=fixed_design, weights=weights)
     if prior_only or retry is False:
         return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                       target_accept=target_accept, low_rank=low_rank, prior_only=prior_only,
@@ -172,16 +223,23 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
                         target_accept=target_accept, low_rank=low_rank, progressbar=progressbar,
                         log_likelihood=False)
     attempts = [_attempt(result)]
-    first_tune = tune
-    for ladder_step in (1, 2):
-        if result.ok or (retry == "auto" and not _geometry_problem(result.diagnostics)):
+    first_tune, accept, geometry_steps = tune, target_accept, 0
+    for _ in (1, 2):
+        if result.ok:
             break
-        tune, draws, accept = ladder_settings(ladder_step, result.diagnostics.divergences, tune=first_tune,
-                                              draws=draws, target_accept=target_accept)
-        if ladder_step == 2:
-            flipped = {name: ("non-centred" if choice == "centred" else "centred")
-                       for name, choice in spec.parameterization_choice().items()}
-            spec = spec.request.replace(parameterization=flipped or parameterization).build(data)
+        if not _geometry_problem(result.diagnostics):
+            # An ESS shortfall alone, in the current geometry: more draws fix it (issue 16: hr_slopes'
+            # seed 12 stopped NOT CONVERGED with a low ESS when the ladder stopped here).
+            draws = ess_draws(draws, result.diagnostics.min_ess_bulk)
+        else:
+            geometry_steps += 1
+            tune, draws, accept = ladder_settings(geometry_steps, result.diagnostics.divergences, tune=first_tune,
+                                                  draws=draws, target_accept=target_accept)
+            if geometry_steps == 2:
+                chosen = spec.parameterization_choice()
+                wanted = parameterization_for(spec, result.diagnostics)
+                if wanted != chosen:
+                    spec = spec.request.replace(parameterization=wanted).build(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
@@ -207,12 +265,66 @@ def ladder_settings(step: int, divergences: int, *, tune: int, draws: int, targe
     (2000, 2000, None)
     >>> ladder_settings(1, 3, tune=1000, draws=1000, target_accept=None)  # divergences
     (2000, 1000, 0.95)
-    >>> ladder_settings(2, 0, tune=1000, draws=2000, target_accept=None)
-    (2000, 2000, 0.99)
+    >>> ladder_settings(2, 0, tune=1000, draws=2000, target_accept=None)  # R-hat, no divergence
+    (2000, 4000, None)
     """
-    if step == 1 and not divergences:
+    if not divergences:  # an R-hat above the limit: longer chains, at the same step size
         return 2 * tune, 2 * draws, target_accept
     return 2 * tune, draws, 0.95 if step == 1 else 0.99
+
+
+def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
+    """The last rung's parameterisation: each group term's choice, changed only where the draws point at it.
+
+    A term whose SD has an R-hat above the limit or a low ESS is weakly informed (its
+    likelihood is flat near zero): it is sampled non-centred. A term whose SD mixes but whose
+    level effects do not is well informed: it is sampled centred. Terms with no such sign,
+    and divergences that no term can be blamed for, keep their choice. (Flipping every term,
+    the old last rung, turned hr_slopes' weakly informed slope SD centred and made it worse:
+    R-hat 1.028 after 1.016, benchmarks/CONVERGENCE.md.) A correlated block moves as one.
+
+    Examples
+    --------
+    >>> parameterization_for(fit.spec, fit.diagnostics)  # doctest: +SKIP
+    {'1|Patient': 'non-centred', 'Time|Patient': 'non-centred'}
+    """
+    choice = spec.parameterization_choice()
+    table = diagnostics.table
+    bad = [str(label) for label in table.index[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_MIN)]]
+    blocks = [list(b.term_names) for b in spec.formula.correlated_blocks]
+    in_block = {name for block in blocks for name in block}
+    units = blocks + [[name] for name in choice if name not in in_block]
+    for unit in units:
+        unit = [name for name in unit if name in choice]
+        if any(label.startswith(f"{name}_sigma") for name in unit for label in bad):
+            wanted = "non-centred"
+        elif any(label.startswith((f"{name}[", f"{name}_total[")) for name in unit for label in bad):
+            wanted = "centred"
+        else:
+            continue
+        choice.update({name: wanted for name in unit})
+    return choice
+
+
+#: Most draws an ESS shortfall alone may ask for, as a multiple of the failed attempt's.
+ESS_DRAWS_MAX_FACTOR = 4
+
+
+def ess_draws(draws: int, min_ess: float) -> int:
+    """Draws for the next attempt after an ESS shortfall alone: the ESS grows with the draws.
+
+    Enough for ``ESS_MIN`` with a quarter to spare, at least 1.5 and at most
+    ``ESS_DRAWS_MAX_FACTOR`` times the failed attempt's draws, rounded up to a hundred.
+
+    Examples
+    --------
+    >>> ess_draws(1000, 300.0)   # 400 / 300 * 1.25 = 1.67 times
+    1700
+    >>> ess_draws(1000, 20.0)    # capped
+    4000
+    """
+    factor = min(ESS_DRAWS_MAX_FACTOR, max(1.5, 1.25 * ESS_MIN / max(float(min_ess), 1.0)))
+    return int(np.ceil(draws * factor / 100.0) * 100)
 
 
 def _geometry_problem(diagnostics) -> bool:
@@ -238,12 +350,22 @@ def add_log_likelihood(idata, bm, data=None) -> None:
     9 GB of peak memory for the patients model (8,525 rows x 4,000 draws). Blocks of at
     most ``LOGLIK_BLOCK_CELLS`` cells give the same values with bounded memory.
 
+    With observation weights (``fit(..., weights="w")``) the values for the model's own
+    rows are the weighted ones, ``w_i log p(y_i | theta)``, the terms of the weighted
+    likelihood the posterior was sampled from; LOO then leaves a row out with its weight.
+
     Examples
     --------
     >>> add_log_likelihood(fit.idata, fit.spec.bambi_model)  # doctest: +SKIP
     """
     with compile_flags():  # PyTensor's Python implementations: no gcc for a function run per block
         _add_log_likelihood(idata, bm, data)
+    weights = getattr(bm.backend, "weights", None)
+    if weights is not None and data is None:
+        loglik = idata["log_likelihood"].to_dataset()
+        idata["log_likelihood"] = loglik.assign(
+            {name: var * xr.DataArray(weights, dims=var.dims[-1]) for name, var in loglik.data_vars.items()}
+        ).assign_attrs(loglik.attrs)
 
 
 def _add_log_likelihood(idata, bm, data) -> None:
@@ -302,6 +424,62 @@ def drop_response_means(idata, bm) -> None:
         idata["posterior"] = posterior.drop_vars(unused)
 
 
+def ordered_variables(model) -> list[str]:
+    """The free variables with PyMC's ordered transform (ordinal cut-points).
+
+    Examples
+    --------
+    >>> ordered_variables(spec.pymc_model)  # doctest: +SKIP
+    ['threshold']
+    """
+    from pymc.distributions.transforms import Ordered
+
+    return [rv.name for rv in model.free_RVs if isinstance(model.rvs_to_transforms.get(rv), Ordered)]
+
+
+def sorted_mask(draws, names, n: int) -> np.ndarray:
+    """Which of ``n`` prior draws have every variable in ``names`` strictly increasing.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"c": (("chain", "draw", "k"), np.array([[[0.0, 1.0], [1.0, 0.0]]]))})
+    >>> sorted_mask(ds, ["c"], 2).tolist()
+    [True, False]
+    """
+    keep = np.ones(n, dtype=bool)
+    for name in names:
+        keep &= np.all(np.diff(np.asarray(draws[name].values).reshape(n, -1), axis=1) > 0, axis=1)
+    return keep
+
+
+def sorted_prior_draws(spec: ModelSpec, draws: int, seed: int):
+    """Bambi's prior and prior predictive draws, keeping only those with sorted cut-points.
+
+    Forward sampling ignores the ordered transform, so an ordinal prior's cut-points come
+    out unsorted in many draws, and category probabilities computed from them are
+    negative. The prior with the ordered transform is the independent one restricted to
+    sorted values: rejection gives exactly it. The draws are made in one call, enlarged
+    (from the same seed) until enough are sorted.
+    """
+    bm = spec.bambi_model
+    names = ordered_variables(spec.pymc_model)
+    n = draws
+    for _ in range(12):
+        idata = bm.prior_predictive(draws=n, random_seed=seed)
+        if not names:
+            return idata
+        keep = np.flatnonzero(sorted_mask(idata["prior"], names, n))
+        if len(keep) >= draws:
+            keep = keep[:draws]
+            for group in ("prior", "prior_predictive"):
+                part = idata[group].to_dataset().isel(draw=keep)
+                idata[group] = part.assign_coords(draw=np.arange(draws))
+            return idata
+        n = int(n * min(20.0, 1.5 * draws / max(len(keep), 1))) + 10
+    raise ComputationError(f"Fewer than {draws} prior draws with sorted {', '.join(names)} in {n} tries: the prior "
+                           "of the cut-points rarely gives sorted values; give them a prior with more spread.")
+
+
 def resolve_seed(seed) -> int:
     """The seed to use: ``seed`` checked, or one drawn at random (and recorded) when None.
 
@@ -338,8 +516,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
     if prior_only:
         settings.update(sampler="prior", chains=1)
-        idata = bm.prior_predictive(draws=draws, random_seed=seed)
-        return Fit(spec, idata, None, settings)
+        return Fit(spec, sorted_prior_draws(spec, draws, seed), None, settings)
     target_accept = DEFAULT_TARGET_ACCEPT if target_accept is None else target_accept
     cores = default_cores(chains) if cores is None else cores
     engine = get_engine(sampler)

@@ -35,6 +35,9 @@ FORMULA_CALLS = (
     "np.log", "np.log2", "np.log10", "np.log1p", "np.exp", "np.expm1", "np.sqrt", "np.abs", "np.square",
 )
 
+#: Calls allowed only left of ``~`` (they describe the response, never a predictor).
+RESPONSE_ONLY_CALLS = ("censored",)
+
 
 def check_calls(formula: str, columns) -> None:
     """Raise FormulaError if ``formula`` calls anything outside :data:`FORMULA_CALLS`.
@@ -58,10 +61,16 @@ def check_calls(formula: str, columns) -> None:
     except Exception as err:  # formulae's ScanError derives from Exception only
         raise FormulaError(f"The formula {formula!r} does not parse: {err}") from err
     columns = {str(c) for c in columns}
+    right_side = False
     for token, following in zip(tokens, tokens[1:]):
+        right_side = right_side or token.kind == "TILDE"
         if token.kind != "IDENTIFIER":
             continue
         name = token.lexeme
+        if following.kind == "LEFT_PAREN" and right_side and name in RESPONSE_ONLY_CALLS:
+            raise FormulaError(
+                f"The formula calls {name!r} right of '~': {name}() describes the response only, as in "
+                f"'{name}(time, status) ~ x + (1|g)'.")
         if following.kind == "LEFT_PAREN":
             if name not in FORMULA_CALLS:
                 raise FormulaError(
@@ -85,14 +94,19 @@ class GroupBlock:
         The grouping expression after expanding ``a/b`` (``"g"``, ``"a:b"``).
     correlated : bool
         True for ``|`` with two or more effects, False for ``||`` or a single effect.
+        :func:`bayesglmm.model.build_model` also makes a single factor term with two or
+        more columns, ``(0 + f | g)``, correlated (as lme4 does), once the data show its width.
     term_names : tuple of str
         Bambi's names of the group-specific terms (``("1|g", "x|g")``).
+    uncorrelated : bool
+        Written with ``||``: never correlated.
     """
 
     lhs: str
     factor: str
     correlated: bool
     term_names: tuple[str, ...]
+    uncorrelated: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,12 @@ class ParsedFormula:
     offsets: tuple[str, ...]
     derived_factors: tuple[str, ...]
     blocks: tuple[GroupBlock, ...]
+    censoring: str | None = None
+
+    @property
+    def censored(self) -> bool:
+        """True when the response is ``censored(time, status)``."""
+        return self.censoring is not None
 
     @property
     def correlated_blocks(self) -> tuple[GroupBlock, ...]:
@@ -149,6 +169,7 @@ class ParsedFormula:
 
 
 _TRIALS = re.compile(r"^\s*p\s*\(\s*(?P<y>[^,()]+?)\s*,\s*(?P<n>[^,()]+?)\s*\)\s*$")
+_CENSORED = re.compile(r"^\s*censored\s*\(\s*(?P<y>[^,()]+?)\s*,\s*(?P<s>[^,()]+?)\s*\)\s*$")
 
 
 def quote_columns(formula: str, columns) -> str:
@@ -207,6 +228,34 @@ def _bar_terms(rhs: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def _check_loose_bars(formula: str, outside: list[str], lhs: str) -> None:
+    """Raise FormulaError for a ``|`` outside parentheses (``y ~ x + 1|g``, ``y ~ x | g``).
+
+    formulae reads such a bar as part of an ordinary term and Bambi fits a plain GLM with no
+    group effects; lme4 needs the parentheses too.
+
+    Examples
+    --------
+    >>> _check_loose_bars("y ~ x + 1|g", ["x + 1|g"], "y")
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.FormulaError: The formula 'y ~ x + 1|g' has a '|' outside parentheses...
+    """
+    for part in [lhs, *outside]:
+        if len(_split_top(part, "|")) < 2:  # bars inside parentheses are not loose
+            continue
+        bar = "||" if "||" in part else "|"
+        left, right = (p.strip() for p in part.split(bar, 1))
+        effects = left.rsplit("+", 1)[-1].strip() or "1"
+        factor = right.split("+", 1)[0].strip() or "g"
+        where = "left of '~' (in the response)" if part is lhs else "right of '~'"
+        raise FormulaError(
+            f"The formula {formula!r} has a '|' outside parentheses {where}: group terms need "
+            f"parentheses, e.g. ({effects}{bar}{factor}) instead of {effects}{bar}{factor}, as in 'y ~ x + (1|g)'. "
+            "Without them the bar is not read as a group term and the model would have no group effects."
+        )
+
+
 def _expand_factor(factor: str) -> list[str]:
     """``a/b/c`` -> ``a``, ``a:b``, ``a:b:c``; anything else unchanged."""
     levels = [p.strip() for p in _split_top(factor, "/")]
@@ -253,7 +302,8 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
     blocks: list[GroupBlock] = []
     derived: list[str] = []
     new_rhs, last = [], 0
-    for start, end, inner in _bar_terms(rhs):
+    bars_at = _bar_terms(rhs)
+    for start, end, inner in bars_at:
         double = len(_split_top(inner, "||")) > 1
         parts = _split_top(inner, "||" if double else "|")
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
@@ -273,11 +323,13 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
             else:
                 q_factor = quote_columns(expanded, columns)
             names = _term_names(q_effects, q_factor)
-            blocks.append(GroupBlock(effects, expanded, not double and _is_multi_effect(names), names))
+            blocks.append(GroupBlock(effects, expanded, not double and _is_multi_effect(names), names, double))
             bars.append(f"({effects} | {q_factor})")
         new_rhs.append(rhs[last:start] + " + ".join(bars))
         last = end
     new_rhs.append(rhs[last:])
+    ends = [0] + [end for _, end, _ in bars_at]
+    _check_loose_bars(formula, [rhs[e:s] for e, (s, _, _) in zip(ends, bars_at)] + [rhs[ends[-1]:]], lhs)
     bambi_formula = quote_columns(f"{lhs.strip()} ~ {''.join(new_rhs).strip()}", columns)
 
     check_calls(bambi_formula, columns + derived)
@@ -286,6 +338,13 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
     except Exception as err:  # formulae's ParseError / ScanError derive from Exception only
         raise FormulaError(f"The formula {formula!r} does not parse: {err}") from err
 
+    numbers = [v for v in desc.var_names if not isinstance(v, str)]
+    if numbers:  # formulae reads 'y ~ x + 5' as a term named 5
+        raise FormulaError(f"The formula {formula!r} has the number {numbers[0]!r} as a term: only 0 and 1 (no "
+                           "intercept, intercept) stand alone; arithmetic goes inside I(), e.g. I(x + 5).")
+    if getattr(desc, "response", None) is None:  # e.g. 'y x ~ x': two names left of '~'
+        raise FormulaError(f"The formula {formula!r} has no single response left of '~' (got {lhs.strip()!r}): "
+                           "write one column, p(successes, trials) or censored(time, status).")
     used = sorted({v for v in desc.var_names if v and v not in derived} | {c for d in derived for c in d.split(":")})
     missing = [v for v in used if v not in columns]
     if missing:
@@ -297,7 +356,20 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
         )
 
     match = _TRIALS.match(lhs)
-    if match:
+    censoring = None
+    censored_match = _CENSORED.match(lhs)
+    if re.match(r"^\s*censored\s*\(", lhs) and censored_match is None:
+        raise FormulaError(
+            f"The response {lhs.strip()!r} must read censored(time, status) with two columns: the times and "
+            "the status (0 = event observed, 1 = right-censored); interval censoring is not supported.")
+    if censored_match:
+        response, censoring = censored_match["y"].strip("` "), censored_match["s"].strip("` ")
+        for col in (response, censoring):
+            if col not in columns:
+                raise FormulaError(f"censored({response}, {censoring}) names {col!r}, which is not a column of "
+                                   "the data: both arguments must be columns (times, status).")
+        trials = None
+    elif match:
         response, trials = match["y"].strip("` "), match["n"].strip("` ")
         if trials not in columns:
             trials = None  # a constant number of trials, e.g. p(y, 10)
@@ -326,6 +398,7 @@ def parse_formula(formula: str, columns) -> ParsedFormula:
         offsets=tuple(offsets),
         derived_factors=tuple(derived),
         blocks=tuple(blocks),
+        censoring=censoring,
     )
 
 

@@ -82,10 +82,13 @@ class ICC(pd.DataFrame):
     def __repr__(self) -> str:
         return self.__str__()
 
-    def _repr_html_(self):  # notebooks: the definition above the table
-        from html import escape
+    def _repr_html_(self):  # notebooks: the first ICC, the definition, then the table
+        from bayesglmm import html
 
-        return f"<pre>{escape(self.definition)}</pre>" + self.table.to_html(float_format=lambda v: f"{v:.4f}")
+        table = self.table
+        head = (f"ICC {table.index[0]}: median {table.iloc[0]['median']:.4f} "
+                f"[{table.iloc[0]['lower']:.4f}, {table.iloc[0]['upper']:.4f}]")
+        return html.page(html.verdict(head, None), html.pre(self.definition), html.table(html.formatted(table)))
 
 
 def _intercept_variances(spec, ds) -> tuple[dict, list, list]:

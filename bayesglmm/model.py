@@ -8,6 +8,7 @@ nothing. The returned :class:`ModelSpec` is what every later step works from.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -17,13 +18,14 @@ import bambi as bmb
 import numpy as np
 import pandas as pd
 
-from bayesglmm import bambi_speedups, formulae_speedups
+from bayesglmm import bambi_speedups, censoring, formulae_speedups
 from bayesglmm.backend import GLMMBackend, intercept_absorber, parent_levels, qr_applicable
 from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
 from bayesglmm.request import ModelRequest
 from bayesglmm.formula import ParsedFormula, parse_formula
-from bayesglmm.priors import DEFAULT_LKJ_ETA, check_prior_names, check_prior_values, default_priors, describe, valid_prior_names
+from bayesglmm.priors import (DEFAULT_LKJ_ETA, check_prior_names, check_prior_shapes, check_prior_values, default_priors,
+                              describe, valid_prior_names)
 from bayesglmm.validate import PreparedData, SeparationWarning, prepare_data, separated_columns
 
 logging.getLogger("bambi").setLevel(logging.WARNING)
@@ -65,6 +67,8 @@ class ModelSpec:
         What was asked (:mod:`bayesglmm.request`): every rebuild of this model starts from it.
     compiled : dict
         This process's compiled forms of the model (:func:`bayesglmm.engine.compiled_for`).
+    weights : str or None
+        The column of observation (frequency) weights, kept in ``data.frame``; None without.
     """
 
     formula: ParsedFormula
@@ -81,6 +85,12 @@ class ModelSpec:
     fixed_design_reason: str = ""
     request: ModelRequest | None = None
     compiled: dict = field(default_factory=dict, repr=False, compare=False)
+    weights: str | None = None
+
+    @property
+    def weight_values(self) -> np.ndarray | None:
+        """The rows' observation weights (None without a weights column)."""
+        return None if self.weights is None else self.data.frame[self.weights].to_numpy(dtype=float)
 
     @property
     def pymc_model(self):
@@ -331,9 +341,78 @@ def _text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def check_weights(data: pd.DataFrame, column, *, dropna: bool = False) -> tuple[pd.DataFrame, list]:
+    """Check the observation-weights column; return ``(data, dropped row labels)``.
+
+    The weights must be numbers, finite and non-negative, and not all zero. With
+    ``dropna=True`` rows with a missing weight are dropped (their labels are returned);
+    otherwise a missing weight is an error, as a missing value in any model column is.
+
+    Raises
+    ------
+    DataError
+        Naming the column, the first bad value and its rows.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2.0], "w": [1, -2]})
+    >>> check_weights(df, "w")
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.DataError: Column 'w' holds the observation weights, which must be non-negative; found value -2 at row 1.
+    """
+    from bayesglmm.errors import DataError
+    from bayesglmm.validate import _first_bad, _numeric
+
+    if not isinstance(column, str) or column not in data.columns:
+        known = ", ".join(map(str, data.columns))
+        raise DataError(f"weights must name a column of the data; got {column!r}. Columns are: {known}.")
+    raw = data[column]
+    if pd.api.types.is_bool_dtype(raw):
+        raise DataError(f"Column {column!r} holds the observation weights and must be numeric; it is boolean "
+                        "(True/False). Convert it to numbers if 1/0 weights are meant.")
+    dropped: list = []
+    if raw.isna().any():
+        if not dropna:
+            raise DataError(f"Column {column!r} holds the observation weights and has missing values: "
+                            f"{_first_bad(raw, raw.isna())}. Fill them in or pass dropna=True.")
+        dropped = list(data.index[raw.isna()])
+        data = data.loc[raw.notna()]
+        raw = data[column]
+    w = _numeric(raw, column, "the observation weights")
+    for bad, what in ((~np.isfinite(w.to_numpy()), "finite"), (w.to_numpy() < 0, "non-negative")):
+        if bad.any():
+            raise DataError(f"Column {column!r} holds the observation weights, which must be {what}; "
+                            f"found {_first_bad(raw, bad)}.")
+    if len(w) and not (w > 0).any():
+        raise DataError(f"Column {column!r} holds the observation weights and every one is zero: "
+                        "no row would count in the likelihood.")
+    return data, dropped
+
+
+def _correlate_factor_blocks(pf: ParsedFormula, bm) -> ParsedFormula:
+    """``pf`` with each single-term block of two or more columns, ``(0 + f | g)``, made correlated.
+
+    lme4 and brms give the levels of a factor slope written alone one covariance matrix
+    (``(0 + f | g)``: one SD per level and their correlations); only ``||`` keeps them
+    independent. The width is known once Bambi has built the design.
+    """
+    terms = bm.parameters[bm.family.likelihood.parent].group_specific_terms
+    blocks = []
+    for block in pf.blocks:
+        wide = (len(block.term_names) == 1 and block.term_names[0] in terms
+                and np.ndim(terms[block.term_names[0]].predictor) == 2
+                and terms[block.term_names[0]].predictor.shape[1] > 1)
+        if wide and not block.correlated and not block.uncorrelated:
+            block = dataclasses.replace(block, correlated=True)
+        blocks.append(block)
+    return dataclasses.replace(pf, blocks=tuple(blocks))
+
+
 def build_model(formula: str, data, family: str = "gaussian", *, link: str | None = None,
                 priors: dict | None = None, dropna: bool = False,
-                parameterization: Parameterization | dict = "auto", fixed_design: str = "auto") -> ModelSpec:
+                parameterization: Parameterization | dict = "auto", fixed_design: str = "auto",
+                weights: str | None = None) -> ModelSpec:
     """Check the inputs, set the priors and build the PyMC model; sample nothing.
 
     Parameters
@@ -368,6 +447,12 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         model and every result stay on the user's scale. It uses "plain" (Bambi's:
         centred columns) when a fixed-effect prior is not a Normal with fixed arguments
         or the design is rank deficient, and says so in ``fixed_design_reason``.
+    weights : str, optional
+        Column of frequency weights (brms's ``y | weights(w)``, lme4's ``weights=``): each
+        row's log-likelihood is multiplied by its weight, so a row of weight 3 counts as
+        three identical rows. Numbers, finite and non-negative, not all zero (DataError
+        naming the column, value and row otherwise). The pointwise log-likelihood stored for
+        LOO is the weighted one (see :func:`bayesglmm.fit.add_log_likelihood`).
 
     Returns
     -------
@@ -390,7 +475,39 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     pf = parse_formula(formula, data.columns)
     if fam.needs_trials and pf.trials is None:
         raise FormulaError(f"A binomial model's response is written p(successes, trials), e.g. 'p(y, n) ~ x'; got {formula!r}.")
+    no_weight = []
+    if weights is not None:
+        data, no_weight = check_weights(data, weights, dropna=dropna)
     prepared = prepare_data(data, pf, fam, dropna=dropna)
+    prepared.frame = censoring.check_status(prepared.frame, pf, fam)  # censored(time, status): Bambi's labels
+    weight_values = None
+    if weights is not None:
+        column = data[weights] if len(prepared.frame) == len(data) else data.loc[prepared.frame.index, weights]
+        weight_values = pd.to_numeric(column).to_numpy(dtype=float)
+        if not (weight_values > 0).any():
+            from bayesglmm.errors import DataError
+
+            raise DataError(f"Column {weights!r} holds the observation weights and every used row's is zero.")
+        if weights not in prepared.frame.columns:
+            prepared.frame[weights] = weight_values  # kept with the model frame: saved and reloaded with the fit
+        if no_weight:
+            prepared.dropped_rows = list(no_weight) + list(prepared.dropped_rows)
+            prepared.notes.append(f"{len(no_weight)} row(s) with a missing weight ({weights!r}) were dropped")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        try:
+            with formulae_speedups.patched():  # grouping factors as level codes, in this model only
+                bm = bmb.Model(pf.bambi, _text_as_categories(prepared.frame), family=fam.bambi_name, link=link,
+                               dropna=False)
+        except (ValueError, TypeError, KeyError) as err:
+            raise FormulaError(f"Bambi could not build {formula!r} with family {fam.name!r}: {err}") from err
+    if fam.likelihood_dist() is not None:  # the family's numerically safer copy of Bambi's PyMC distribution
+        bm.family.likelihood.dist = fam.likelihood_dist()
+    censoring.attach_log_likelihood(bm)  # censored rows: log S(t) in the stored log-likelihood, as in sampling
+    pf = _correlate_factor_blocks(pf, bm)
+    if priors is not None and not isinstance(priors, dict):  # dict() would read a list of pairs silently
+        raise PriorError(f"priors must be a dict of term -> bg.Prior, e.g. {{'x': bg.Prior('Normal', mu=0, sigma=1)}}; "
+                         f"got {type(priors).__name__}.")
     user = dict(priors or {})
     etas = {b.factor: DEFAULT_LKJ_ETA for b in pf.correlated_blocks}
     for key in [k for k in user if k.endswith("_corr")]:
@@ -403,16 +520,9 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
             raise PriorError(f"{key!r} takes the LKJ shape eta > 0 (a number or bg.Prior('LKJCorr', eta=2)); got {value!r}.")
         etas[factor] = float(eta)
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        try:
-            with formulae_speedups.patched():  # grouping factors as level codes, in this model only
-                bm = bmb.Model(pf.bambi, _text_as_categories(prepared.frame), family=fam.bambi_name, link=link,
-                               dropna=False)
-        except (ValueError, TypeError, KeyError) as err:
-            raise FormulaError(f"Bambi could not build {formula!r} with family {fam.name!r}: {err}") from err
     check_prior_names(user, valid_prior_names(bm, pf.blocks))
     check_prior_values(user)
+    check_prior_shapes(user, bm)
     y, trials = _response_arrays(prepared.frame, pf, fam)
     defaults = default_priors(bm, fam, link, y, trials)
     chosen = {**defaults, **user}
@@ -434,13 +544,14 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
             chosen[name] = comp.prior
             sources[name] = "default"
     design, reason = _fixed_design(bm, fixed_design)
-    bm.backend = GLMMBackend(pf.blocks, etas, design)
+    bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values)
     bm.backend.build(bm)
     bm.built = True
     bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only
     request = ModelRequest(formula, fam.name, link, dict(priors or {}), bool(dropna),
-                           copy.deepcopy(parameterization), fixed_design)
-    return ModelSpec(pf, fam, link, prepared, bm, chosen, sources, etas, labels, info, design, reason, request)
+                           copy.deepcopy(parameterization), fixed_design, weights)
+    return ModelSpec(pf, fam, link, prepared, bm, chosen, sources, etas, labels, info, design, reason, request,
+                     weights=weights)
 
 
 def _fixed_design(bm, wanted: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from bayesglmm.backend import correlated_labels
 from bayesglmm.errors import FitError
 
 
@@ -71,14 +72,13 @@ def with_new_levels(spec, posterior: xr.Dataset, reference: xr.Dataset, rng=None
         updated[name] = both.sel({dim: reference[name][dim].values}).transpose(*old.dims)
 
     done = set()
-    blocks = [b for b in spec.formula.blocks if b.correlated]
-    for block in blocks:
+    for block, label in correlated_labels(spec.formula.blocks):
         names = [n for n in block.term_names if n in terms]
         new_levels = missing(names[0]) if names else []
         done.update(names)
         if not new_levels:
             continue
-        corr_name = f"{block.factor}_corr"
+        corr_name = f"{label}_corr"
         if corr_name not in posterior:
             raise FitError(f"Cannot draw new levels of {block.factor!r}: {corr_name!r} is not in the draws.")
         sds, widths = [], []

@@ -71,7 +71,7 @@ def _default_kind(fit) -> str:
 def _auto_hue(fit, group) -> str | None:
     """First categorical predictor with at most 8 levels (not the grouping), e.g. ``treat``."""
     pf, frame = fit.spec.formula, fit.spec.data.frame
-    skip = {pf.response, pf.trials, *pf.group_factors, *pf.offsets, group if isinstance(group, str) else None}
+    skip = {pf.response, pf.trials, pf.censoring, *pf.group_factors, *pf.offsets, group if isinstance(group, str) else None}
     for col in pf.columns:
         if col in skip or col not in frame.columns:
             continue
@@ -191,6 +191,7 @@ def _predictive_figure(fit, yrep, kind, *, source: str, group, hue, prob, stats,
     label = "Posterior predictive check" if source == "posterior" else "Prior predictive check"
     formula = fit.spec.formula.original
     if kind == "stats":
+        stats = ppc._default_statistics(fit, stats)
         rs = checks.replicated_statistics(fit, stats, None, yrep=yrep)
         if rs.empty:
             raise SettingsError(f"None of the statistics {list(stats)} applies to this response.")
@@ -231,7 +232,7 @@ def _predictive_figure(fit, yrep, kind, *, source: str, group, hue, prob, stats,
 
 
 def plot_ppc(fit, kind: str | None = None, *, group=None, hue=None, draws: int | None = None,
-             seed: int | None = None, prob: float = 0.95, stats: Sequence = ("mean", "sd", "zeros", "max"),
+             seed: int | None = None, prob: float = 0.95, stats: Sequence | None = None,
              figsize=None, max_bars: int = 20):
     """Posterior predictive check: the data against data replicated from the fit.
 
@@ -252,7 +253,8 @@ def plot_ppc(fit, kind: str | None = None, *, group=None, hue=None, draws: int |
         (:func:`bayesglmm.checks.ppc_pvalues`); ``"dispersion"``: the Pearson dispersion
         statistic of the data vs replicated data, one point per draw
         (:func:`bayesglmm.checks.dispersion_check`). Default: ``"groups"`` for ``p(y, n)``,
-        ``"density"`` for a continuous response, ``"bars"`` otherwise.
+        ``"density"`` for a continuous response, ``"bars"`` otherwise; for a censored
+        response the survival check (:func:`plot_survival_check`), the only kind allowed.
     group : str or array-like, optional
         For ``"groups"``: grouping column or one label per row (default: the formula's first
         grouping factor; rows if the model has none).
@@ -263,8 +265,9 @@ def plot_ppc(fit, kind: str | None = None, *, group=None, hue=None, draws: int |
         Posterior draws used and seed of the replicated data.
     prob : float
         Probability of the intervals.
-    stats : sequence
-        Statistics for ``"stats"`` (see :func:`bayesglmm.checks.ppc_pvalues`).
+    stats : sequence, optional
+        Statistics for ``"stats"`` (see :func:`bayesglmm.checks.ppc_pvalues`); the family's
+        choice if None.
     figsize : tuple, optional
         Figure size in inches.
     max_bars : int
@@ -280,14 +283,54 @@ def plot_ppc(fit, kind: str | None = None, *, group=None, hue=None, draws: int |
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()][:3]  # doctest: +SKIP
     ['1', '2', '3']
     """
+    from bayesglmm.predictive import _refuse_censored
+
+    if kind is None and fit.spec.formula.censored:
+        return plot_survival_check(fit, draws=400 if draws is None else draws, seed=seed, prob=prob, figsize=figsize)
     kind = _default_kind(fit) if kind is None else kind
     if kind not in PPC_KINDS:
         raise SettingsError(f"kind must be one of {', '.join(PPC_KINDS)}; got {kind!r}.")
+    _refuse_censored(fit)
     if kind == "dispersion":
         return _dispersion_figure(fit, checks.dispersion_check(fit, prob=prob, draws=draws, seed=seed), figsize)
     yrep = checks.posterior_predictive(fit, draws=draws, seed=seed)
     return _predictive_figure(fit, yrep, kind, source="posterior", group=group, hue=hue, prob=prob, stats=stats,
                               figsize=figsize, max_bars=max_bars)
+
+
+def plot_survival_check(fit, *, times=None, draws: int | None = 400, seed: int | None = None, prob: float = 0.95,
+                        figsize=None):
+    """Kaplan-Meier curve of the observed (censored) times over the posterior predictive survival band.
+
+    Draws :func:`bayesglmm.censoring.survival_check`: the observed Kaplan-Meier step curve and
+    the median and ``prob`` band of the survival curves of event times replicated from the fit.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_survival_check(fit, seed=1)  # doctest: +SKIP
+    >>> fig.axes[0].get_ylabel()  # doctest: +SKIP
+    'Share still without the event'
+    """
+    from bayesglmm.censoring import survival_check
+
+    table = survival_check(fit, times, prob=prob, draws=draws, seed=seed)
+    fig, ax = plt.subplots(figsize=figsize or (7.0, 4.5))
+    ax.fill_between(table["time"], table["lower"], table["upper"], color=REPLICATED_COLOR, alpha=0.3,
+                    label=f"replicated {prob:.0%} interval")
+    ax.plot(table["time"], table["median"], color=REPLICATED_COLOR, lw=1.2, label="replicated median")
+    ax.step(table["time"], table["observed"], where="post", color=OBSERVED_COLOR, lw=1.8,
+            label="observed (Kaplan-Meier)")
+    ax.set_xlabel(_response_label(fit))
+    ax.set_ylabel("Share still without the event")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"Posterior predictive check: survival\n{fit.spec.formula.original}")
+    fig.tight_layout()
+    return fig
 
 
 def _dispersion_figure(fit, dc, figsize):
@@ -612,9 +655,125 @@ def plot_trace(fit, var_names: Sequence[str] | None = None, *, max_rows: int = 1
     return fig
 
 
+# ---------------------------------------------------------------------------
+# Conditional effects
+# ---------------------------------------------------------------------------
+
+
+def plot_effects(fit, effect, *, kind: str = "typical", scale: str = "response", prob: float = 0.95,
+                 points: int = 50, conditions: dict | None = None, draws: int | None = None, figsize=None):
+    """Conditional-effects plot: the prediction against one predictor, optionally by a second, with bands.
+
+    The numbers are :func:`bayesglmm.effects.predictions` on a grid (other predictors at
+    typical values, or at ``conditions``), as brms's ``conditional_effects``: a numeric
+    predictor gets a line (posterior median) and a band (credible interval) over its
+    observed range; a factor gets points with interval bars. The second predictor gives
+    one line (or set of points) per level; a numeric second predictor is shown at its
+    mean and mean +- 1 SD.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    effect : str or (str, str)
+        The predictor on the x-axis, or (x-axis predictor, predictor shown by colour).
+    kind : {"typical", "conditional", "marginal", "new_group"}
+        ``typical``: a group at the centre (group effects zero); ``marginal``:
+        population-averaged; see :func:`bayesglmm.predict.predict`.
+    scale : {"response", "link", "probability"}
+        The expected response, the linear predictor, or (ordinal models) the probability
+        of each response category, one colour per category.
+    prob : float
+        Probability of the bands.
+    points : int
+        Number of values of a numeric x-axis predictor.
+    conditions : dict, optional
+        Values of other predictors (default: their typical values, see
+        :func:`bayesglmm.effects.datagrid`).
+    draws : int, optional
+        Use this many posterior draws (all if None).
+    figsize : tuple, optional
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel; ``fig.effects`` holds the :class:`~bayesglmm.effects.Effects` drawn.
+
+    Examples
+    --------
+    >>> fig = plot_effects(fit, ("age", "treat"), kind="marginal")  # doctest: +SKIP
+    """
+    from bayesglmm.effects import _is_factor, _levels, _variable, predictions
+
+    names = [effect] if isinstance(effect, str) else list(effect)
+    if not 1 <= len(names) <= 2 or not all(isinstance(n, str) for n in names):
+        raise SettingsError(f"effect must be a predictor name or a pair of names, e.g. ('age', 'treat'); got "
+                            f"{effect!r}.")
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 2:
+        raise SettingsError(f"points must be a whole number of at least 2; got {points!r}.")
+    frame = fit.spec.data.frame
+    grid = dict(conditions or {})
+    for name in names:
+        _variable(fit, name)  # TermError for a name that is not a predictor
+    x, hue = names[0], (names[1] if len(names) == 2 else None)
+    if scale == "probability" and hue is not None:
+        raise SettingsError("With scale='probability' the response categories are the colours: give one "
+                            f"predictor, e.g. plot_effects(fit, {x!r}, scale='probability').")
+    x_factor = _is_factor(frame[x])
+    if x_factor:
+        grid[x] = _levels(frame[x])
+    else:
+        xs = frame[x].astype(float)
+        grid[x] = np.linspace(xs.min(), xs.max(), int(points))
+    if hue is not None:
+        if _is_factor(frame[hue]):
+            grid[hue] = _levels(frame[hue])
+        else:
+            m, s = float(frame[hue].astype(float).mean()), float(frame[hue].astype(float).std())
+            grid[hue] = [m - s, m, m + s]
+    res = predictions(fit, grid, kind=kind, scale=scale, prob=prob, draws=draws)
+    table = res.table
+    fig, ax = plt.subplots(figsize=figsize or (6.4, 4.4))
+    if scale == "probability":  # ordinal: one line (or set of points) per response category
+        hue = "category"
+        grid[hue] = list(pd.unique(table[hue]))
+    hue_values = [None] if hue is None else list(grid[hue])
+    width = 0.6 / max(len(hue_values), 1)
+    for j, value in enumerate(hue_values):
+        rows = table if hue is None else table[table[hue].astype(str) == str(value)]
+        color = HUE_COLORS[j % len(HUE_COLORS)] if hue is not None else REPLICATED_COLOR
+        label = None if hue is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        if x_factor:
+            pos = np.arange(len(rows)) + (j - (len(hue_values) - 1) / 2) * width
+            est = rows["estimate"].to_numpy()
+            err = np.vstack([est - rows["lower"].to_numpy(), rows["upper"].to_numpy() - est])
+            ax.errorbar(pos, est, yerr=err, fmt="o", color=color, capsize=3, label=label)
+        else:
+            xv = rows[x].to_numpy(dtype=float)
+            ax.fill_between(xv, rows["lower"], rows["upper"], color=color, alpha=0.25, linewidth=0)
+            ax.plot(xv, rows["estimate"], color=color, label=label)
+    if x_factor:
+        ax.set_xticks(np.arange(len(grid[x])), [str(v) for v in grid[x]])
+    ax.set_xlabel(x)
+    what = {"response": _response_label(fit), "link": f"{fit.spec.formula.response} (linear predictor)",
+            "probability": f"P({fit.spec.formula.response} = category)"}[scale]
+    ax.set_ylabel(what)
+    if hue is not None:
+        ax.legend(title=hue, frameon=False, fontsize=8)
+    who = {"typical": "typical group", "conditional": "conditional on group", "marginal": "population-averaged",
+           "new_group": "new group"}[kind]
+    ax.set_title(f"Effect of {x}{' by ' + hue if hue else ''} ({who}, {prob:.0%} intervals)", fontsize=10)
+    fig.tight_layout()
+    fig.effects = res
+    return fig
+
+
 __all__ = [
     "plot_caterpillar",
+    "plot_effects",
     "plot_ppc",
+    "plot_survival_check",
     "plot_prior_posterior",
     "plot_prior_predictive",
     "plot_ranef_qq",

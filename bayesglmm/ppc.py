@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bayesglmm.errors import DataError, SettingsError, TermError
-from bayesglmm.predictive import _replicated, _scale, observed, trials
+from bayesglmm.predictive import _refuse_censored, _replicated, _scale, observed, trials
 from bayesglmm.summary import interval_bounds
 
 FLAG_LOW, FLAG_HIGH = 0.025, 0.975
@@ -106,7 +106,12 @@ def _group_means(fit, raw: np.ndarray, labels: pd.Categorical) -> np.ndarray:
     return (_scale(fit, raw) @ onehot) / onehot.sum(axis=0)
 
 
-def replicated_statistics(fit, stats: Sequence = ("mean", "sd", "zeros", "max"), by_group=None, *,
+def _default_statistics(fit, stats):
+    """``stats``, or the family's own choice (:meth:`bayesglmm.families.Family.ppc_statistics`) when None."""
+    return fit.spec.family.ppc_statistics() if stats is None else stats
+
+
+def replicated_statistics(fit, stats: Sequence | None = None, by_group=None, *,
                           yrep=None, draws: int | None = None, seed: int | None = None) -> pd.DataFrame:
     """Observed test statistics and their replicated draws (the material of :func:`ppc_pvalues`).
 
@@ -125,6 +130,8 @@ def replicated_statistics(fit, stats: Sequence = ("mean", "sd", "zeros", "max"),
     >>> rs.loc[0, "replicated"].shape  # doctest: +SKIP
     (4000,)
     """
+    _refuse_censored(fit)
+    stats = _default_statistics(fit, stats)
     kind = fit.spec.family.response
     rep_raw = _replicated(fit, yrep, draws, seed)
     obs_raw = observed(fit)[None, :]
@@ -156,7 +163,7 @@ def replicated_statistics(fit, stats: Sequence = ("mean", "sd", "zeros", "max"),
     return table
 
 
-def ppc_pvalues(fit, stats: Sequence = ("mean", "sd", "zeros", "max"), by_group=None, *, prob: float = 0.95,
+def ppc_pvalues(fit, stats: Sequence | None = None, by_group=None, *, prob: float = 0.95,
                 yrep=None, draws: int | None = None, seed: int | None = None) -> pd.DataFrame:
     """Bayesian p-values: is each observed statistic typical of data replicated from the fit?
 
@@ -164,8 +171,11 @@ def ppc_pvalues(fit, stats: Sequence = ("mean", "sd", "zeros", "max"), by_group=
     ----------
     fit : Fit
         A posterior fit.
-    stats : sequence of str or callable
-        Statistics of the whole data set: ``"mean"``, ``"sd"``, ``"zeros"`` (share of zero
+    stats : sequence of str or callable, optional
+        The family's choice if None (:meth:`bayesglmm.families.Family.ppc_statistics`:
+        ``("mean", "sd", "zeros", "max")``; zero-inflated and hurdle families put ``"zeros"``
+        first). A censored response is refused (SettingsError): use
+        :func:`bayesglmm.censoring.survival_check`. Statistics of the whole data set: ``"mean"``, ``"sd"``, ``"zeros"`` (share of zero
         counts / zero successes), ``"min"``, ``"max"``, or functions of a 1-d array of the
         response (on the proportion scale for ``p(y, n)``). For ``p(y, n)`` the mean is the
         pooled proportion ``sum(y) / sum(n)`` and the others use the row proportions

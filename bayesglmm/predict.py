@@ -32,6 +32,11 @@ effects (Bambi's variable names ``1|g``, ``x|g``). The conditional predictions e
 Bambi's ``model.predict(idata, data=..., kind="response_params")`` (tested). New data are
 checked first, and every problem is reported before anything is computed. Rows are
 processed in chunks, so 4000 draws of the 8525-row course data fit in memory.
+
+Ordinal (cumulative) models take ``scale="probability"``: the family computes P(y = k) per
+draw from the linear predictor and the cut-points
+(:meth:`~bayesglmm.families.base.Family.category_probabilities`; for ``marginal``, averaged
+over the group effects), and the table has one mean and interval per category.
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from bayesglmm.backend import correlated_labels
 from bayesglmm.errors import DataError, FamilyError, SettingsError
 from bayesglmm.families import link_functions
 from bayesglmm.summary import interval_bounds
 
 KINDS = ("conditional", "typical", "marginal", "new_group")
-SCALES = ("response", "link")
+SCALES = ("response", "link", "probability")
 # Used when seed=None, so that repeated calls give the same numbers.
 DEFAULT_SEED = 20240601
 # The marginal mean E[g^-1(eta + s z)], z ~ N(0, 1), is a trapezoid sum on [-9, 9] with step
@@ -213,7 +219,7 @@ def _prepare(fit, data, kind: str, need_trials: bool) -> _NewData:
     if data.columns.duplicated().any():
         raise DataError(f"The new data have duplicated column names: {list(data.columns[data.columns.duplicated()])}.")
 
-    skip = {pf.response, pf.trials, *pf.group_factors}
+    skip = {pf.response, pf.trials, pf.censoring, *pf.group_factors}
     required = {c: "a predictor" for c in pf.columns if c not in skip}
     for c in pf.offsets:
         required[c] = "an offset (exposure)"
@@ -386,13 +392,8 @@ def _term_width(ds, name: str) -> int:
 def _units(spec, ds, idx) -> list[_Unit]:
     """The group effects as blocks drawn jointly (correlated blocks) or alone (other terms)."""
     comp = _parent(spec)
-    units, in_block, labels = [], set(), set()
-    for block in spec.formula.blocks:
-        if not block.correlated:
-            continue
-        # The label of the block's correlation matrix, as bayesglmm.backend names it.
-        label = block.factor if block.factor not in labels else f"{block.factor}_{len(labels)}"
-        labels.add(label)
+    units, in_block = [], set()
+    for block, label in correlated_labels(spec.formula.blocks):  # label of {label}_corr
         terms = [(t, _term_width(ds, t)) for t in block.term_names]
         sds = np.concatenate([_flat(ds[f"{t}_sigma"], idx).reshape(-1, w) for t, w in terms], axis=1)
         corr = _flat(ds[f"{label}_corr"], idx)
@@ -515,7 +516,7 @@ def _check_args(fit, kind, scale, prob):
     if kind not in KINDS:
         raise SettingsError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}.")
     if scale not in SCALES:
-        raise SettingsError(f"scale must be 'response' or 'link'; got {scale!r}.")
+        raise SettingsError(f"scale must be 'response', 'link' or 'probability' (ordinal); got {scale!r}.")
     if not 0 < prob < 1:
         raise SettingsError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
     fit.spec.family.check_prediction_scale(scale)
@@ -527,14 +528,21 @@ def _compute(fit, nd: _NewData, kind: str, scale: str, idx, rng, predictive: boo
     link = spec.link
     g, g_inv = spec.family.link_function(link), spec.family.inverse_link(link)
     plan = _plan(fit, nd, kind, idx, rng)
-    params = _family_params(spec, fit.draws, idx) if predictive else {}
+    own_mean = scale == "response" and bool(spec.family.mean_parameters)  # zero-inflated, hurdle, lognormal
+    categories = scale == "probability"  # ordinal: P(y = k) per category, from the family
+    params = _family_params(spec, fit.draws, idx) if predictive or own_mean or categories else {}
     simulate = predictive and scale == "response" and spec.family.can_simulate(nd.trials)
     size = max(1, _CHUNK_ELEMENTS // max(plan.s, 1))
     for start in range(0, len(nd.frame), size):
         rows = slice(start, min(start + size, len(nd.frame)))
         eta, var = _linear_chunk(plan, rows)
         out = {}
-        if kind == "marginal":
+        if categories:  # (samples, rows, K), averaged over the group part for the marginal kind
+            out["probability"] = spec.family.category_probabilities(
+                eta, params, link=link, var=var if kind == "marginal" else None)
+        elif own_mean:  # the family's expected response (averaged over var for the marginal kind)
+            out["mean"] = spec.family.response_mean(eta, params, link=link, var=var)
+        elif kind == "marginal":
             mu = _marginal_mean(eta, var, link)
             out["mean"] = mu if scale == "response" else g(mu)
         else:
@@ -566,8 +574,9 @@ def predict_draws(fit, data=None, *, kind: str = "conditional", scale: str = "re
         New rows; the fit's rows if None.
     kind : {"conditional", "typical", "marginal", "new_group"}
         See :func:`predict`.
-    scale : {"response", "link"}
-        Expected response or linear predictor.
+    scale : {"response", "link", "probability"}
+        Expected response, linear predictor, or (ordinal models) the probability of each
+        category.
     draws : int, optional
         Use this many posterior draws, evenly spaced (all if None).
     seed : int, optional
@@ -578,7 +587,8 @@ def predict_draws(fit, data=None, *, kind: str = "conditional", scale: str = "re
     xarray.Dataset
         ``mean`` (sample, row): the expected response (or linear predictor) per draw;
         ``predictive`` (sample, row): one simulated new observation per draw (response
-        scale only; counts out of the row's trials for binomial).
+        scale only; counts out of the row's trials for binomial); with
+        ``scale="probability"``, ``probability`` (sample, row, category): P(y = k) per draw.
 
     Examples
     --------
@@ -592,7 +602,9 @@ def predict_draws(fit, data=None, *, kind: str = "conditional", scale: str = "re
     rng = np.random.default_rng(DEFAULT_SEED if seed is None else seed)
     res = _collect(_compute(fit, nd, kind, scale, idx, rng, predictive=True))
     coords = {"row": np.arange(len(nd.frame))}
-    ds = xr.Dataset({k: (("sample", "row"), v) for k, v in res.items()}, coords=coords)
+    if scale == "probability":
+        coords["category"] = _categories(fit)
+    ds = xr.Dataset({k: (("sample", "row", "category")[: v.ndim], v) for k, v in res.items()}, coords=coords)
     ds.attrs.update(kind=kind, scale=scale)
     return ds
 
@@ -685,10 +697,13 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
         ``marginal``: averaged over the group-effect distribution (population-averaged);
         ``new_group``: a new group drawn from the fitted distribution (rows with the same
         grouping value share it; correlated blocks keep their correlation).
-    scale : {"response", "link"}
+    scale : {"response", "link", "probability"}
         ``response``: the expected response (a probability for bernoulli and binomial, an
         expected count for poisson, including the row's exposure); ``link``: the linear
-        predictor (for ``marginal``, the link of the population-averaged mean).
+        predictor (for ``marginal``, the link of the population-averaged mean);
+        ``probability`` (ordinal models only): the probability of each category, P(y = k),
+        computed by the family from the linear predictor and the cut-points (for
+        ``marginal``, averaged over the group effects: population-averaged shares).
     prob : float
         Probability of the equal-tailed intervals.
     draws : int, optional
@@ -705,7 +720,10 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
         median of the expected response), ``lower``/``upper`` (its credible interval) and,
         on the response scale, ``pred_lower``/``pred_upper``: the posterior predictive
         interval of one new observation of the row (for binomial, a count out of the row's
-        trials, with ``pred_prop_lower``/``pred_prop_upper`` as proportions).
+        trials, with ``pred_prop_lower``/``pred_prop_upper`` as proportions). With
+        ``scale="probability"``: for each category ``k`` (in the response's order),
+        ``P(k)``, ``P(k) lower`` and ``P(k) upper``, the posterior mean and credible
+        interval of P(y = k); ``attrs["categories"]`` lists them.
 
     Raises
     ------
@@ -727,6 +745,8 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
     idx = _sample_index(fit.draws, draws)
     rng = np.random.default_rng(DEFAULT_SEED if seed is None else seed)
     chunks = _compute(fit, nd, kind, scale, idx, rng, predictive=True)
+    if scale == "probability":
+        return _category_table(fit, nd, chunks, kind, prob)
     n = len(nd.frame)
     stats_ = {c: np.full(n, np.nan) for c in ("mean", "median", "lower", "upper", "pred_lower", "pred_upper")}
     q = [(1 - prob) / 2, (1 + prob) / 2]
@@ -750,6 +770,30 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
             out["pred_prop_lower"] = stats_["pred_lower"] / nd.trials
             out["pred_prop_upper"] = stats_["pred_upper"] / nd.trials
     out.attrs.update(kind=kind, scale=scale, prob=prob)
+    return out
+
+
+def _categories(fit) -> list[str]:
+    """The response's categories, as the family names them (ordinal families)."""
+    return fit.spec.family.category_labels(fit.spec.data.frame[fit.spec.formula.response])
+
+
+def _category_table(fit, nd: _NewData, chunks, kind: str, prob: float) -> pd.DataFrame:
+    """Posterior mean and equal-tailed interval of P(y = k), one column triple per category."""
+    labels = _categories(fit)
+    n, k = len(nd.frame), len(labels)
+    mean, lower, upper = (np.full((n, k), np.nan) for _ in range(3))
+    q = [(1 - prob) / 2, (1 + prob) / 2]
+    for rows, res in chunks:
+        p = res["probability"]  # (samples, rows, K)
+        mean[rows] = p.mean(axis=0)
+        lower[rows], upper[rows] = np.quantile(p, q, axis=0)
+    out = nd.original.copy()
+    for j, label in enumerate(labels):
+        out[f"P({label})"] = mean[:, j]
+        out[f"P({label}) lower"] = lower[:, j]
+        out[f"P({label}) upper"] = upper[:, j]
+    out.attrs.update(kind=kind, scale="probability", prob=prob, categories=labels)
     return out
 
 

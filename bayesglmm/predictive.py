@@ -209,7 +209,20 @@ def _flat(yrep) -> np.ndarray:
     return arr.reshape(-1, arr.shape[-1])
 
 
+def _refuse_censored(fit) -> None:
+    """Censored times against uncensored replicates would mislead: SettingsError pointing to the survival check."""
+    from bayesglmm.censoring import right_censored
+
+    cens = right_censored(fit.spec)
+    if cens is not None and cens.any():
+        raise SettingsError(
+            f"The response is censored ({int(cens.sum())} of {cens.size} rows right-censored): the recorded "
+            "times are not comparable with replicated event times. Use bayesglmm.censoring.survival_check(fit) "
+            "or bg.plots.plot_survival_check(fit) (Kaplan-Meier against the posterior predictive survival curves).")
+
+
 def _replicated(fit, yrep, draws, seed) -> np.ndarray:
+    _refuse_censored(fit)
     y = posterior_predictive(fit, draws, seed) if yrep is None else yrep
     arr = _flat(y)
     n = observed(fit).shape[0]

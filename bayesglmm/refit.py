@@ -166,7 +166,9 @@ def _sample_masked(spec, model, heldout, settings: dict, seed: int, cores: int |
     from bayesglmm.fit import default_cores
 
     mask = np.zeros(spec.n_obs)
-    mask[np.asarray(heldout, dtype=int)] = 1.0
+    rows = np.asarray(heldout, dtype=int)
+    # The potential is -sum(mask * loglik_i): a weighted row's likelihood counts w_i times.
+    mask[rows] = 1.0 if spec.weight_values is None else spec.weight_values[rows]
     chains = settings.get("chains", 4)
     run = DrawSettings(draws=settings.get("draws", 1000), tune=settings.get("tune", 1000), chains=chains,
                        cores=cores or settings.get("cores") or default_cores(chains), seed=seed,
@@ -207,6 +209,8 @@ def _heldout_loglik(spec, var, heldout, idata, masked: bool, reference, rng) -> 
             tree = xr.DataTree.from_dict({"posterior": posterior})
             bm.compute_log_likelihood(tree, data=spec.data.frame.iloc[heldout])
             ll = tree["log_likelihood"][var]
+    if spec.weight_values is not None:  # the weighted pointwise log-likelihood, as the fit stores it
+        ll = ll * xr.DataArray(spec.weight_values[heldout], dims="__obs__")
     return ll.rename({"__obs__": OBS_DIM}).assign_coords({OBS_DIM: heldout})
 
 
@@ -295,7 +299,9 @@ class _Refitter:
 
         Task ``i`` gets the ``i``-th seed drawn from this refitter's generator, so the
         seeds depend on the list, not on where or in which order the tasks run (and a
-        serial batch draws what :meth:`run` called in the same order would).
+        serial batch draws what :meth:`run` called in the same order would). ``progress``
+        (None: only when standard error is a terminal) writes ``label: done/total`` on
+        standard error at the start and after each refit (:class:`bayesglmm.executor.Progress`).
 
         Returns
         -------

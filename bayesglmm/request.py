@@ -34,6 +34,8 @@ class ModelRequest:
         Of the group effects: ``"auto"`` or the user's choice per term.
     fixed_design : str
         ``"auto"``, ``"qr"`` or ``"plain"``.
+    weights : str or None
+        Column of observation (frequency) weights; None for none.
 
     Examples
     --------
@@ -49,6 +51,7 @@ class ModelRequest:
     dropna: bool = False
     parameterization: str | dict = "auto"
     fixed_design: str = "auto"
+    weights: str | None = None
 
     def replace(self, **changes) -> ModelRequest:
         """A copy with ``changes`` (field name -> value).
@@ -69,9 +72,9 @@ class ModelRequest:
         """
         from bayesglmm.model import build_model
 
-        return build_model(self.formula, data, self.family, link=self.link, priors=dict(self.priors) or None,
+        return build_model(self.formula, data, self.family, link=self.link, priors=(dict(self.priors) if isinstance(self.priors, dict) else self.priors) or None,
                            dropna=self.dropna, parameterization=self.parameterization,
-                           fixed_design=self.fixed_design)
+                           fixed_design=self.fixed_design, weights=self.weights)
 
     def key(self) -> str:
         """A stable text of every field (for hashing a batch recipe).

@@ -50,6 +50,7 @@ class Fit:
     diagnostics: Diagnostics | None
     settings: dict = field(default_factory=dict)
     attempts: list = field(default_factory=list)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # answers computed once (sensitivity)
 
     @property
     def ok(self) -> bool:
@@ -134,6 +135,32 @@ class Fit:
 
         return icc(self, **kwargs)
 
+    def hypothesis(self, statements, **kwargs):
+        """Posterior probability / evidence of statements about coefficients; see :func:`bayesglmm.hypothesis.hypothesis`.
+
+        Examples
+        --------
+        >>> fit.hypothesis("treat[drug] > 0")  # doctest: +SKIP
+        """
+        from bayesglmm.hypothesis import hypothesis
+
+        return hypothesis(self, statements, **kwargs)
+
+    def r2(self, **kwargs):
+        """Bayesian, marginal/conditional (Nakagawa) and LOO R²; see :func:`bayesglmm.r2.r2`.
+
+        Examples
+        --------
+        >>> fit.r2().table  # doctest: +SKIP
+        """
+        from bayesglmm.r2 import r2
+
+        return r2(self, **kwargs)
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the summary, convergence verdict first (see :mod:`bayesglmm.html`)."""
+        return self.summary()._repr_html_()
+
     def predict(self, data=None, kind: str = "conditional", **kwargs) -> pd.DataFrame:
         """Predictions for ``data``; see :func:`bayesglmm.predict.predict`.
 
@@ -144,6 +171,39 @@ class Fit:
         from bayesglmm.predict import predict
 
         return predict(self, data, kind=kind, **kwargs)
+
+    def predictions(self, grid=None, **kwargs):
+        """Predictions on a grid or averaged over rows; see :func:`bayesglmm.effects.predictions`.
+
+        Examples
+        --------
+        >>> fit.predictions({"treat": ["control", "drug"]})  # doctest: +SKIP
+        """
+        from bayesglmm.effects import predictions
+
+        return predictions(self, grid, **kwargs)
+
+    def comparisons(self, variable, **kwargs):
+        """Differences or ratios between levels; see :func:`bayesglmm.effects.comparisons`.
+
+        Examples
+        --------
+        >>> fit.comparisons("treat", contrast="ratio")  # doctest: +SKIP
+        """
+        from bayesglmm.effects import comparisons
+
+        return comparisons(self, variable, **kwargs)
+
+    def slopes(self, variable, **kwargs):
+        """Derivatives of a numeric predictor; see :func:`bayesglmm.effects.slopes`.
+
+        Examples
+        --------
+        >>> fit.slopes("age", at=[40, 60])  # doctest: +SKIP
+        """
+        from bayesglmm.effects import slopes
+
+        return slopes(self, variable, **kwargs)
 
     def plot_ppc(self, **kwargs):
         """Posterior predictive check figure; see :func:`bayesglmm.plots.plot_ppc`.
@@ -167,16 +227,20 @@ class Fit:
 
         return plot_ranef_qq(self, **kwargs)
 
-    def save(self, path) -> None:
+    def save(self, path, *, key=None) -> None:
         """Save draws and specification atomically; see :func:`bayesglmm.io.save`.
+
+        ``key`` (bytes or str) signs the file, so that ``bg.load(path, key=key)`` can tell
+        that it was not edited; the checksums alone detect damage, not tampering.
 
         Examples
         --------
         >>> fit.save("fit.bglmm")  # doctest: +SKIP
+        >>> fit.save("fit.bglmm", key=b"our lab's secret")  # doctest: +SKIP
         """
         from bayesglmm.io import save
 
-        save(self, path)
+        save(self, path, key=key)
 
     def summary(self, prob: float = 0.95, interval: Interval = "eti") -> Summary:
         """An lme4-style summary: verdict, model facts, fixed effects, variance components.
@@ -192,6 +256,10 @@ class Fit:
             "Formula": spec.formula.original,
             "Observations": spec.n_obs,
         }
+        if getattr(spec, "weights", None):
+            w = spec.weight_values
+            header["Weights"] = (f"column {spec.weights!r}, frequency weights (each row's log-likelihood times its "
+                                 f"weight): total {w.sum():g} over {w.size} rows")
         if groups:
             header["Groups"] = ", ".join(f"{g} ({n} levels)" for g, n in groups.items())
             header["Group effects"] = ", ".join(f"{t} {p}" for t, p in spec.parameterization.items())
@@ -210,8 +278,37 @@ class Fit:
                 for i, a in enumerate(self.attempts, 1)
             )
         verdict = "prior draws (no sampler diagnostics)" if self.diagnostics is None else self.diagnostics.verdict()
-        return Summary(header, verdict, self.fixef(prob, interval), self.family_params(prob, interval),
-                       self.varcorr(prob, interval), prob, interval, list(spec.data.notes))
+        tables = [self.fixef(prob, interval), self.family_params(prob, interval), self.varcorr(prob, interval)]
+        table, note = self._summary_sensitivity()
+        if table is not None:
+            for t in tables:
+                if len(t) and "label" in t.columns:
+                    t["sensitivity"] = t["label"].map(table["short"]).fillna("").to_numpy()
+        return Summary(header, verdict, *tables, prob, interval, list(spec.data.notes), table, note)
+
+    def sensitivity(self, threshold: float | None = None) -> pd.DataFrame:
+        """Power-scaling prior and likelihood sensitivity of each parameter (:mod:`bayesglmm.sensitivity`).
+
+        Examples
+        --------
+        >>> fit.sensitivity()  # doctest: +SKIP
+        """
+        from bayesglmm.sensitivity import THRESHOLD, sensitivity
+
+        threshold = THRESHOLD if threshold is None else threshold
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+            return sensitivity(self, threshold=threshold)  # which says what is wrong with it
+        key = ("sensitivity", float(threshold))
+        if key not in self.cache:
+            self.cache[key] = sensitivity(self, threshold=threshold)
+        return self.cache[key]
+
+    def _summary_sensitivity(self) -> tuple[pd.DataFrame | None, str]:
+        if self.prior_only:
+            return None, "not computed for prior draws."
+        if "log_likelihood" not in self.idata.children:
+            return None, "not computed (the fit has no log-likelihood: fit.sensitivity() computes both)."
+        return self.sensitivity(), ""
 
 
 __all__ = ["Fit"]

@@ -112,6 +112,22 @@ class SBCResult:
                          "rejected": bool(p_value < 1 - level)})
         return pd.DataFrame(rows).set_index("parameter").assign(band_level=level)
 
+    def _repr_html_(self) -> str:
+        """Notebook view: calibrated or not first, then the uniformity test per parameter."""
+        from bayesglmm import html
+
+        tests = self.tests
+        rejected = [str(p) for p in tests.index[tests["rejected"]]]
+        head = ("calibrated: no parameter's ranks reject uniformity" if not rejected
+                else f"NOT CALIBRATED: ranks not uniform for {', '.join(rejected)}")
+        n_div = 0 if self.divergences is None else int(np.sum(self.divergences))
+        facts = {"Formula": self.formula, "Family": self.family, "Fits": len(self.ranks),
+                 "Draws per rank": self.n_draws, "Divergent transitions": n_div}
+        facts.update({f"Seconds ({k})": f"{v:.1f}" for k, v in self.seconds.items()})
+        return html.page(html.verdict(head, not rejected), html.facts(facts),
+                         html.table(html.formatted(tests), "Uniformity of the ranks per parameter "
+                                    "(rejected when p_value < 0.01 / parameters)"))
+
     def plot(self, level: float = 0.95):
         """ECDF of the ranks minus the uniform CDF, with simultaneous bands; one panel per parameter.
 
@@ -258,8 +274,8 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
     True
     """
     import pymc as pm
-    from pymc.distributions.transforms import Ordered
 
+    from bayesglmm.fit import ordered_variables, sorted_mask
     from bayesglmm.predict import simulate_response
 
     model = spec.pymc_model
@@ -267,7 +283,7 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
     names = _ranked_names(spec)
     free = [v.name for v in model.free_RVs]
     needed = free + [v.name for v in model.deterministics if v.name != parent]
-    ordered = [rv.name for rv in model.free_RVs if isinstance(model.rvs_to_transforms.get(rv), Ordered)]
+    ordered = ordered_variables(model)
     kept_truths, kept_ys, total, attempt = [], [], 0, 0
     while total < draws:
         if attempt >= 50:
@@ -279,10 +295,7 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
             warnings.simplefilter("ignore")
             prior = pm.sample_prior_predictive(draws=n, model=model, random_seed=round_seed,
                                                var_names=needed + [v for v in names if v not in needed])
-        keep = np.ones(n, dtype=bool)
-        for name in ordered:
-            values = prior["prior"][name].values.reshape(n, -1)
-            keep &= np.all(np.diff(values, axis=1) > 0, axis=1)
+        keep = sorted_mask(prior["prior"], ordered, n)
         truths = _parameters(prior["prior"], names)
         kept_truths.append({k: v[keep] for k, v in truths.items()})
         if keep.any():

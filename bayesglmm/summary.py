@@ -16,7 +16,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayesglmm.backend import corr_dims
+from bayesglmm.backend import corr_dims, correlated_labels
 from bayesglmm.errors import SettingsError
 
 Interval = Literal["eti", "hdi"]
@@ -31,8 +31,9 @@ def interval_bounds(draws: np.ndarray, prob: float = 0.95, interval: Interval = 
     >>> interval_bounds(np.arange(101.0), prob=0.5)
     (25.0, 75.0)
     """
-    if not 0 < prob < 1:
-        raise SettingsError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
+    if isinstance(prob, (bool, np.bool_)) or not isinstance(prob, (int, float, np.integer, np.floating)) \
+            or not 0 < prob < 1:
+        raise SettingsError(f"prob must be a number between 0 and 1 (e.g. 0.95); got {prob!r}.")
     draws = np.asarray(draws, dtype=float).ravel()
     if interval == "eti":
         lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2])
@@ -125,13 +126,17 @@ def varcorr_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval =
         for suffix, _, values in _elements(draws[f"{name}_sigma"]):
             rows.append({"group": group, "effect": effect + suffix, "kind": "sd",
                          "label": f"{name}_sigma{suffix}", **describe_draws(values, prob, interval)})
+    # A second correlated block on a factor is stored as g_1_corr: its rows belong to group g.
+    factor_of = {label: block.factor for block, label in correlated_labels(spec.formula.blocks)}
     for var in [v for v in draws.data_vars if str(v).endswith("_corr")]:
         da = draws[var]
-        dim_a, dim_b = corr_dims(str(var)[: -len("_corr")])
+        block_label = str(var)[: -len("_corr")]
+        dim_a, dim_b = corr_dims(block_label)
         labels = list(da[dim_a].values)
         for i, j in ((i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))):
             values = da.sel({dim_a: labels[i], dim_b: labels[j]}).values
-            rows.append({"group": str(var)[: -len("_corr")], "effect": f"cor({labels[i]}, {labels[j]})", "kind": "cor",
+            rows.append({"group": factor_of.get(block_label, block_label), "effect": f"cor({labels[i]}, {labels[j]})",
+                         "kind": "cor",
                          "label": f"{var}[{labels[i]}, {labels[j]}]", **describe_draws(values, prob, interval)})
     residual = spec.family.residual_sd  # gaussian's sigma; None when the family has no residual SD
     if residual is not None and residual in draws:
@@ -214,6 +219,11 @@ class Summary:
         Interval probability; ``interval`` is ``"eti"`` or ``"hdi"``.
     notes : list of str
         What was done to the data (dropped rows, conversions).
+    sensitivity : pandas.DataFrame or None
+        Prior sensitivity of each parameter (:func:`bayesglmm.sensitivity.sensitivity`);
+        the tables carry its ``diagnosis`` as their ``sensitivity`` column.
+    sensitivity_note : str
+        Why the sensitivity was not computed, when it was not.
     """
 
     header: dict
@@ -224,6 +234,8 @@ class Summary:
     prob: float
     interval: str
     notes: list
+    sensitivity: pd.DataFrame | None = None
+    sensitivity_note: str = ""
 
     def __str__(self) -> str:
         pct = f"{self.prob * 100:g}%"
@@ -232,7 +244,7 @@ class Summary:
         lines += [f"{key}: {value}" for key, value in self.header.items()]
         for note in self.notes:
             lines.append(f"Note: {note}")
-        cols = ["mean", "sd", "lower", "upper", "r_hat", "ess_bulk"]
+        cols = ["mean", "sd", "lower", "upper", "r_hat", "ess_bulk", "sensitivity"]
         if len(self.fixef):
             lines += ["", f"Fixed effects (posterior mean, SD, {pct} {kind} interval):", _fmt(self.fixef, cols)]
         if len(self.family_params):
@@ -240,10 +252,33 @@ class Summary:
         if len(self.varcorr):
             vc = self.varcorr.set_index(["group", "effect"])
             lines += ["", f"Group-level SDs and correlations ({pct} {kind} interval):", _fmt(vc, ["median", *cols])]
+        lines += ["", *sensitivity_lines(self.sensitivity, self.sensitivity_note)]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.__str__()
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the verdict first, then the facts and the tables of the text form."""
+        from bayesglmm import html
+
+        pct, kind = f"{self.prob * 100:g}%", ("equal-tailed" if self.interval == "eti" else "highest-density")
+        cols = ["mean", "sd", "lower", "upper", "r_hat", "ess_bulk", "sensitivity"]
+        ok = None if self.verdict.startswith("prior draws") else self.verdict.startswith("converged")
+        parts = [html.verdict(f"Convergence: {self.verdict}", ok), html.facts(self.header)]
+        parts += [html.paragraph(f"Note: {note}") for note in self.notes]
+        if len(self.fixef):
+            parts.append(html.table(html.formatted(self.fixef, cols),
+                                    f"Fixed effects (posterior mean, SD, {pct} {kind} interval)"))
+        if len(self.family_params):
+            parts.append(html.table(html.formatted(self.family_params, cols), f"Family parameters ({pct} {kind} interval)"))
+        if len(self.varcorr):
+            parts.append(html.table(html.formatted(self.varcorr.set_index(["group", "effect"]), ["median", *cols]),
+                                    f"Group-level SDs and correlations ({pct} {kind} interval)"))
+        footer = sensitivity_lines(self.sensitivity, self.sensitivity_note)
+        if footer:
+            parts.append(html.pre("\n".join(footer)))
+        return html.page(*parts)
 
 
 def _fmt(table: pd.DataFrame, cols) -> str:
@@ -252,8 +287,30 @@ def _fmt(table: pd.DataFrame, cols) -> str:
     for c in cols:
         if c == "ess_bulk":
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
+        elif c == "sensitivity":
+            continue
         elif c == "r_hat":
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
         else:
             shown[c] = shown[c].map(lambda v: f"{v:.4f}")
     return shown.to_string()
+
+
+def sensitivity_lines(table: pd.DataFrame | None, note: str = "") -> list[str]:
+    """The summary's prior-sensitivity footer: what the column means and what to do about flags.
+
+    Examples
+    --------
+    >>> sensitivity_lines(None, "not computed")[0]
+    'Prior sensitivity: not computed'
+    """
+    if table is None:
+        return [f"Prior sensitivity: {note}"]
+    head = ("Prior sensitivity (power-scaling, Kallioinen et al. 2024; column 'sensitivity'): ")
+    bad = table[table["diagnosis"] != "ok"]
+    if not len(bad):
+        return [head + "no parameter flagged (each one's prior sensitivity is below 0.05)."]
+    lines = [head + f"{len(bad)} of {len(table)} flagged; fit.sensitivity() has the numbers."]
+    for diagnosis, rows in bad.groupby("diagnosis", sort=False):
+        lines.append(f"  {diagnosis}: {', '.join(rows.index)}: {rows['advice'].iloc[0]}.")
+    return lines

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bayesglmm.errors import DataError
+from bayesglmm.errors import DataError, SettingsError
 from bayesglmm.formula import ParsedFormula
 
 if TYPE_CHECKING:  # the families call this module's checks
@@ -119,8 +119,24 @@ def _check_ordinal(frame: pd.DataFrame, col: str) -> pd.DataFrame:
             )
         if not y.cat.ordered:
             frame[col] = y.cat.as_ordered()
-    elif pd.api.types.is_numeric_dtype(y):
+    elif pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
         _check_finite(y.astype(float), col)
+        values = y.astype(float)
+        fractional = values != np.round(values)
+        declare = (f"If it really is ordinal, declare the order: data[{col!r}] = pd.Categorical(data[{col!r}], "
+                   "categories=[...], ordered=True).")
+        if fractional.any():
+            raise DataError(
+                f"Ordinal response {col!r} holds numbers that are not whole ({_first_bad(y, fractional)}): "
+                "numeric codes of ordered categories are whole numbers. A continuous response needs "
+                f"family='gaussian' (or 'student_t'), not an ordinal model with a cut-point between every "
+                f"pair of values. {declare}")
+        distinct = int(y.nunique())
+        if distinct > MAX_ORDINAL_CODES:
+            raise DataError(
+                f"Ordinal response {col!r} has {distinct} distinct numeric values (more than "
+                f"{MAX_ORDINAL_CODES}): an ordinal model would estimate {distinct - 1} cut-points. A count or "
+                f"measurement needs another family (poisson, negativebinomial, gaussian). {declare}")
         frame[col] = pd.Categorical(y, categories=sorted(y.unique()), ordered=True)
     else:
         raise DataError(
@@ -133,6 +149,109 @@ def _check_ordinal(frame: pd.DataFrame, col: str) -> pd.DataFrame:
             "there is nothing to model."
         )
     return frame
+
+
+#: Most distinct numeric codes an ordinal response may have without being declared an ordered categorical.
+MAX_ORDINAL_CODES = 20
+
+#: Largest |value| of a response or numeric predictor: beyond it, squares and sums of the
+#: values overflow float64 (the SD is inf) and the sampler fails with a RuntimeError.
+MAX_ABS_VALUE = 1e150
+
+
+#: Largest count or number of trials: whole numbers beyond 2**53 are not exact in float64, and
+#: converting values beyond int64's range wraps them round silently.
+MAX_COUNT = float(2**53)
+
+
+class DegenerateResponseWarning(UserWarning):
+    """A binary or binomial response with only failures (or only successes): the answer is prior-driven."""
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of the first frame outside bayesglmm (NumPyro's ``find_stack_level``)."""
+    import inspect
+    import os
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = inspect.currentframe(), 0
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return max(level, 1)
+
+
+def check_response_scale(frame: pd.DataFrame, col: str, what: str = "the response",
+                         limit: float = MAX_ABS_VALUE) -> None:
+    """Raise DataError when a numeric column's scale overflows float64 arithmetic.
+
+    A value beyond :data:`MAX_ABS_VALUE` in size (or a standard deviation that is not
+    finite) makes the default priors, the initial point and the sampler overflow.
+
+    Examples
+    --------
+    >>> check_response_scale(pd.DataFrame({"y": [1.0, 2e300]}), "y")
+    Traceback (most recent call last):
+    ...
+    bayesglmm.errors.DataError: Column 'y' (the response) has values too large to compute with: value 2e+300 at row 1...
+    """
+    values = frame[col]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    x = values.to_numpy(dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = float(np.std(x))
+    big = np.abs(x) > limit
+    if big.any() or not np.isfinite(sd):
+        big = big if big.any() else np.abs(x) == np.abs(x).max()
+        raise DataError(
+            f"Column {col!r} ({what}) has values too large to compute with: {_first_bad(values, big)} "
+            f"(limit {limit:g} in size; its standard deviation is {sd:g}). "
+            + (f"Rescale it, e.g. data[{col!r}] / 1e6, or check the data for a misread value." if limit > MAX_COUNT
+               else "Counts this large are not exact in floating point: check the data for a misread value.")
+        )
+
+
+def warn_degenerate_response(frame: pd.DataFrame, pf: ParsedFormula, family: Family) -> None:
+    """Warn when a binary or binomial response has no successes or no failures at all.
+
+    A warning, not an error: the model is legal (brms and glmer fit it) and such data arise
+    honestly in refits of subsets and in simulation-based calibration, but every
+    coefficient is then pushed towards infinity by the likelihood and held by its prior
+    alone, so the answer is the prior's; most often the wrong column or a filtered subset.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from bayesglmm.formula import parse_formula
+    >>> from bayesglmm.families import get_family
+    >>> df = pd.DataFrame({"y": [0, 0, 0], "x": [1.0, 2.0, 3.0]})
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warn_degenerate_response(df, parse_formula("y ~ x", df.columns), get_family("bernoulli"))
+    >>> "every row is 0" in str(w[0].message)
+    True
+    """
+    if family.response not in ("binary", "trials") or pf.response not in frame:
+        return
+    y = frame[pf.response].to_numpy(dtype=float)
+    n = frame[pf.trials].to_numpy(dtype=float) if pf.trials and pf.trials in frame else np.ones_like(y)
+    if len(y) == 0:
+        return
+    if np.all(y == 0):
+        what = "every row is 0 (no successes)" if pf.trials is None else "every row has 0 successes"
+    elif np.all(y == n):
+        what = ("every row is 1 (no failures)" if pf.trials is None
+                else f"every row's successes equal its trials ({pf.trials!r}): no failures")
+    else:
+        return
+    warnings.warn(
+        f"Response {pf.response!r} of the {family.name} model has one outcome only: {what}. Nothing in the data "
+        "tells the outcomes apart, so the intercept and every coefficient are estimated from their priors alone "
+        "(the likelihood pushes them towards infinity). Check that this is the right column and rows; report any "
+        "estimate as prior-driven.",
+        DegenerateResponseWarning,
+        stacklevel=_user_stacklevel(),
+    )
 
 
 def _check_finite(values: pd.Series, col: str) -> None:
@@ -265,13 +384,14 @@ def check_predictors(frame: pd.DataFrame, pf: ParsedFormula) -> None:
     formulae would treat a numeric column with one stray string ("12", "13", "n/a") as a
     factor with a level per value: a silently wrong model. Genuine factors are left alone.
     """
-    skip = {pf.response, pf.trials, *pf.group_factors}
+    skip = {pf.response, pf.trials, pf.censoring, *pf.group_factors}
     for col in pf.columns:
         if col in skip:
             continue
         s = frame[col]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             _check_finite(s.astype(float), col)
+            check_response_scale(frame, col, "a predictor")
             if s.nunique() == 1:
                 value = s.iloc[0].item() if isinstance(s.iloc[0], np.generic) else s.iloc[0]
                 raise DataError(
@@ -310,6 +430,14 @@ def prepare_data(data, pf: ParsedFormula, family: Family, *, dropna: bool = Fals
     """
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    if not isinstance(dropna, (bool, np.bool_)):
+        raise SettingsError(f"dropna must be True or False; got {dropna!r}.")
+    twice = sorted({str(c) for c in data.columns[data.columns.duplicated()] if c in pf.columns})
+    if twice:
+        raise DataError(
+            f"The data have more than one column named {', '.join(map(repr, twice))}: the formula cannot tell "
+            "which one it means. Rename or drop the copies (data.loc[:, ~data.columns.duplicated()] keeps the first)."
+        )
     if len(data) == 0:
         raise DataError("The data have no rows.")
     frame = data.loc[:, list(pf.columns)].copy()
@@ -329,7 +457,13 @@ def prepare_data(data, pf: ParsedFormula, family: Family, *, dropna: bool = Fals
             if len(frame) == 0:
                 raise DataError("Every row has a missing value in the model's columns; nothing is left to fit.")
     check_missing(frame, pf.columns)
+    for col in (pf.response, pf.trials):  # before the family converts it (a count of 1e200 to int64 wraps)
+        if col is not None and col in frame:
+            check_response_scale(frame, col, "the response" if col == pf.response else "the trials",
+                                 limit=MAX_COUNT if family.response in ("count", "trials") else MAX_ABS_VALUE)
     frame = check_response(frame, pf, family)
+    check_response_scale(frame, pf.response)  # any numeric response; an ordinal one is categorical by now
+    warn_degenerate_response(frame, pf, family)
     check_offsets(frame, pf)
     check_predictors(frame, pf)
     frame = check_groups(frame, pf, family, notes)

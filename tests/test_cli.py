@@ -266,3 +266,183 @@ def test_sbc_refuses_a_bad_executor_before_sampling(csv, monkeypatch, capsys):
     assert cli.main(["sbc", "y ~ treat", "--data", str(csv), "--family", "gaussian", "--executor", "nowhere"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: executor must be") and "'nowhere'" in err and not calls
+
+
+# --- --out is checked before any work; an existing fit is kept unless --force (issue 17) ---
+
+
+@pytest.fixture
+def spy_fit(monkeypatch):
+    """bg.fit and the CSV reader replaced by spies: the --out checks must refuse before either runs."""
+    calls = []
+    monkeypatch.setattr(bg, "fit", lambda *a, **k: calls.append("fit") or _prior_fit(*a, **k))
+    real_read = cli._read_csv
+    monkeypatch.setattr(cli, "_read_csv", lambda path: calls.append("read") or real_read(path))
+    return calls
+
+
+FIT_ARGS = ["fit", "p(y, n) ~ treat + (1|centre)", "--family", "binomial"]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_out_that_is_a_file_is_refused_before_reading_data(csv, tmp_path, spy_fit, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file, not a folder" in _one_error_line(capsys)
+    assert spy_fit == []
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(tmp_path / "taken" / "sub")]) == 2
+    assert "cannot create the folder" in _one_error_line(capsys) and spy_fit == []
+
+
+@pytest.mark.parametrize("error, words", [(PermissionError(13, "Permission denied"), "Permission denied"),
+                                          (OSError(30, "Read-only file system"), "Read-only file system")])
+def test_out_that_is_not_writable_is_refused_before_reading_data(error, words, csv, tmp_path, spy_fit, capsys,
+                                                                monkeypatch):
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cli.tempfile, "mkstemp", refuse)  # as a read-only disk or a folder not ours would
+    out = tmp_path / "new" / "results"
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out)]) == 2
+    message = _one_error_line(capsys)
+    assert "is not writable" in message and words in message and str(out) in message
+    assert spy_fit == [] and not (tmp_path / "new").exists()  # the folders made for the check are gone
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_out_without_permission_is_refused(csv, tmp_path, spy_fit, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(locked)]) == 2
+        assert "is not writable" in _one_error_line(capsys) and spy_fit == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_out_without_room_is_refused_before_reading_data(csv, tmp_path, spy_fit, capsys, monkeypatch):
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: usage._replace(free=500_000))
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(tmp_path / "results")]) == 2
+    message = _one_error_line(capsys)
+    assert "has 0.5 MB free but the fit needs about" in message and spy_fit == []
+    assert not (tmp_path / "results").exists()
+
+
+def test_space_estimate_grows_with_draws_chains_and_rows(tmp_path):
+    small = tmp_path / "small.csv"
+    small.write_text("y,x\n" + "1,2\n" * 100)
+    big = tmp_path / "big.csv"
+    big.write_text("y,x\n" + "1,2\n" * 100_000)
+    base = cli._fit_bytes(str(small), draws=1000, chains=4, retry="never")
+    assert 8 * 4000 * 100 < base < 8 * 4000 * 200 + 2_000_000  # draws x chains x (rows + parameters) x 8
+    assert cli._fit_bytes(str(small), draws=1000, chains=4, retry="auto") > 1.9 * (base - 1_000_000)
+    estimate = cli._fit_bytes(str(big), draws=1000, chains=4, retry="never")
+    assert 0.9 * 8 * 4000 * 100_000 < estimate < 1.1 * 8 * 4000 * 100_000  # rows counted from the first 64 KiB
+
+
+def test_existing_fit_is_kept_without_force(csv, tmp_path, spy_fit, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "fit.bglmm").write_bytes(b"an earlier fit")
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out)]) == 2
+    message = _one_error_line(capsys)
+    assert str(out / "fit.bglmm") in message and "already exists" in message and "--force" in message
+    assert spy_fit == [] and (out / "fit.bglmm").read_bytes() == b"an earlier fit"
+    assert sorted(p.name for p in out.iterdir()) == ["fit.bglmm"]
+
+
+def test_force_replaces_only_with_a_complete_fit(csv, tmp_path, spy_fit, monkeypatch, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "fit.bglmm").write_bytes(b"an earlier fit")
+
+    def failing(*args, **kwargs):
+        raise bg.DataError("the new fit failed")
+
+    monkeypatch.setattr(bg, "fit", failing)
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out), "--force"]) == 2
+    assert (out / "fit.bglmm").read_bytes() == b"an earlier fit"
+    monkeypatch.setattr(bg, "fit", _prior_fit)
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out), "--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fit.bglmm", "summary.txt"]  # no lock or temporary file
+    assert "prior draws" in (out / "summary.txt").read_text()
+    assert (out / "fit.bglmm").read_bytes()[:2] == b"PK"  # the new fit file (a zip)
+
+
+def test_a_second_run_into_the_same_out_is_refused(csv, tmp_path, monkeypatch, capsys):
+    """Two runs into one --out: the one that starts while the other works is refused at once."""
+    out = tmp_path / "results"
+    second = []
+
+    def first_fit(*args, **kwargs):  # while the first run samples, a second run starts
+        second.append(cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out), "--force"]))
+        second.append(capsys.readouterr().err)
+        return _prior_fit(*args, **kwargs)
+
+    monkeypatch.setattr(bg, "fit", first_fit)
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out)]) == 0
+    assert second[0] == 2
+    assert "another bayesglmm run" in second[1] and f"(process {os.getpid()})" in second[1]
+    assert sorted(p.name for p in out.iterdir()) == ["fit.bglmm", "summary.txt"]
+
+
+def test_a_fit_written_meanwhile_by_another_program_is_not_replaced(csv, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "results"
+
+    def other_program_saves(*args, **kwargs):
+        (out / "fit.bglmm").write_bytes(b"saved by another program")
+        return _prior_fit(*args, **kwargs)
+
+    monkeypatch.setattr(bg, "fit", other_program_saves)
+    assert cli.main([*FIT_ARGS, "--data", str(csv), "--out", str(out)]) == 2
+    message = _one_error_line(capsys)
+    assert "appeared while this run was working" in message and "--force" in message
+    assert sorted(p.name for p in out.iterdir()) == ["fit.bglmm"]
+    assert (out / "fit.bglmm").read_bytes() == b"saved by another program"
+
+
+def test_sbc_outputs_are_kept_without_force(csv, tmp_path, monkeypatch, capsys):
+    sbc, calls = _canned_sbc(None)
+    monkeypatch.setattr(bg, "sbc", sbc)
+    out = tmp_path / "sbc"
+    out.mkdir()
+    (out / "sbc_ranks.csv").write_text("earlier")
+    assert cli.main(["sbc", "y ~ treat", "--data", str(csv), "--family", "gaussian", "--out", str(out)]) == 2
+    message = _one_error_line(capsys)
+    assert "sbc_ranks.csv already exists" in message and "--force" in message and not calls
+
+
+def test_course_out_is_checked_and_locked(course, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["course", "multicentre", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file, not a folder" in _one_error_line(capsys) and course == []
+    assert cli.main(["course", "multicentre", "--out", str(tmp_path / "new")]) == 0
+    assert course[-1]["out"] == tmp_path / "new" and not (tmp_path / "new").exists()  # empty: removed again
+
+
+# --- --dropna ---
+
+
+def test_dropna_option_and_the_message_that_suggests_it(csv, tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    data = pd.read_csv(csv)
+    data.loc[3, "y"] = None
+    holed = tmp_path / "holed.csv"
+    data.to_csv(holed, index=False)
+    argv = [*FIT_ARGS, "--data", str(holed)]
+    assert cli.main(argv) == 2
+    message = _one_error_line(capsys)
+    assert "Missing values" in message and "pass --dropna to drop them" in message and "dropna=True" not in message
+    seen = []
+    monkeypatch.setattr(bg, "fit", lambda *a, **k: seen.append(k["dropna"]) or _prior_fit(*a, **k))
+    assert cli.main([*argv, "--dropna"]) == 0
+    assert seen == [True]

@@ -79,8 +79,8 @@ def test_no_module_branches_on_a_family_name():
 
 # ----------------------------------------------------------------------------- (b) registry and errors
 def test_registry_names_aliases_and_case():
-    assert list(FAMILIES) == ["gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "cumulative",
-                              "student_t"]
+    assert list(FAMILIES)[:7] == ["gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "cumulative",
+                                  "student_t"]  # issue 18's families follow (tests/test_families_more.py)
     assert all(isinstance(f, Family) for f in FAMILIES.values())
     for alias, name in [("Normal", "gaussian"), ("logistic", "bernoulli"), ("NegBinomial", "negativebinomial"),
                         ("ordinal", "cumulative"), ("t", "student_t"), ("Student-T", "student_t"),
@@ -97,7 +97,7 @@ def test_unknown_family_lists_the_families_and_suggests_one():
     assert "'studnt_t'" in message and "Did you mean 'student_t'?" in message
     assert all(name in message for name in FAMILIES)
     with pytest.raises(FamilyError, match="Families: gaussian"):
-        bg.build_model("y ~ x", pd.DataFrame({"y": [1.0, 2.0], "x": [0.0, 1.0]}), family="weibull")
+        bg.build_model("y ~ x", pd.DataFrame({"y": [1.0, 2.0], "x": [0.0, 1.0]}), family="tweedie")
 
 
 def test_unknown_link_lists_the_links():

@@ -326,6 +326,8 @@ def test_bad_arguments(mc_glmm):
     with pytest.raises(ValueError, match="kind must be one of"):
         predict(mc_glmm, kind="population")
     with pytest.raises(ValueError, match="scale must be"):
+        predict(mc_glmm, scale="probit")
+    with pytest.raises(bg.FamilyError, match="ordinal responses"):  # category probabilities: ordinal only
         predict(mc_glmm, scale="probability")
     with pytest.raises(bg.DataError, match="DataFrame"):
         predict(mc_glmm, {"treat": ["drug"]})

@@ -11,7 +11,7 @@ Examples
 >>> get_family("Poisson").ratio_label["log"]
 'rate ratio'
 >>> list(FAMILIES)
-['gaussian', 'bernoulli', 'binomial', 'poisson', 'negativebinomial', 'cumulative', 'student_t']
+['gaussian', 'bernoulli', 'binomial', 'poisson', 'negativebinomial', 'cumulative', 'student_t', 'gamma', 'lognormal', 'beta', 'zero_inflated_poisson', 'zero_inflated_negativebinomial', 'hurdle_poisson', 'hurdle_negativebinomial', 'beta_binomial', 'weibull', 'exponential']
 """
 
 from __future__ import annotations
@@ -27,11 +27,23 @@ from bayesglmm.families.gaussian import Gaussian
 from bayesglmm.families.negativebinomial import NegativeBinomial
 from bayesglmm.families.poisson import Poisson
 from bayesglmm.families.student_t import StudentT
+from bayesglmm.families.gamma import Gamma
+from bayesglmm.families.lognormal import LogNormal
+from bayesglmm.families.beta import Beta
+from bayesglmm.families.zero_inflated_poisson import ZeroInflatedPoisson
+from bayesglmm.families.zero_inflated_negativebinomial import ZeroInflatedNegativeBinomial
+from bayesglmm.families.hurdle_poisson import HurdlePoisson
+from bayesglmm.families.hurdle_negativebinomial import HurdleNegativeBinomial
+from bayesglmm.families.beta_binomial import BetaBinomial
+from bayesglmm.families.weibull import Weibull
+from bayesglmm.families.exponential import Exponential
 
 #: Name -> family object, in the order the documentation lists them.
 FAMILIES: dict[str, Family] = {
     fam.name: fam
-    for fam in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial(), Cumulative(), StudentT())
+    for fam in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial(), Cumulative(), StudentT(),
+                Gamma(), LogNormal(), Beta(), ZeroInflatedPoisson(), ZeroInflatedNegativeBinomial(),
+                HurdlePoisson(), HurdleNegativeBinomial(), BetaBinomial(), Weibull(), Exponential())
 }
 
 
@@ -59,7 +71,7 @@ def get_family(name) -> Family:
     >>> get_family("possion")
     Traceback (most recent call last):
     ...
-    bayesglmm.errors.FamilyError: Unknown family 'possion'. Did you mean 'poisson'? Families: gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative, student_t.
+    bayesglmm.errors.FamilyError: Unknown family 'possion'. Did you mean 'poisson'? Families: gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative, student_t, gamma, lognormal, beta, zero_inflated_poisson, zero_inflated_negativebinomial, hurdle_poisson, hurdle_negativebinomial, beta_binomial, weibull, exponential.
     """
     if isinstance(name, Family):
         return name
@@ -72,4 +84,6 @@ def get_family(name) -> Family:
 
 
 __all__ = ["FAMILIES", "LINKS", "Family", "FamilyError", "get_family", "link_functions",
-           "Gaussian", "Bernoulli", "Binomial", "Poisson", "NegativeBinomial", "Cumulative", "StudentT"]
+           "Gaussian", "Bernoulli", "Binomial", "Poisson", "NegativeBinomial", "Cumulative", "StudentT",
+           "Gamma", "LogNormal", "Beta", "ZeroInflatedPoisson", "ZeroInflatedNegativeBinomial", "HurdlePoisson",
+           "HurdleNegativeBinomial", "BetaBinomial", "Weibull", "Exponential"]

@@ -108,6 +108,13 @@ class Family(ABC):
         check does not apply (see :attr:`no_dispersion_reason`).
     no_dispersion_reason : str
         Why the dispersion check does not apply.
+    refused_links : dict
+        Link -> why it is refused and what to do instead, appended to the error of
+        :meth:`check_link` (the log link of binary responses).
+    censorable : bool
+        The response may be right-censored, ``censored(time, status)`` (Bambi's
+        ``pm.Censored`` likelihood: a censored row contributes ``log S(t)``); see
+        :mod:`bayesglmm.censoring`.
     """
 
     name: str = ""
@@ -122,6 +129,8 @@ class Family(ABC):
     observation_level_effect: bool = False
     dispersion_remedy: str | None = None
     no_dispersion_reason: str = "it is defined for count families"
+    refused_links: dict = {}
+    censorable: bool = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, links={self.links!r})"
@@ -159,9 +168,10 @@ class Family(ABC):
         if link is None:
             return self.default_link
         if link not in self.links:
+            why = self.refused_links.get(link)
             raise FamilyError(
                 f"Link {link!r} is not available for family {self.name!r}; "
-                f"choose one of {', '.join(self.links)}."
+                f"choose one of {', '.join(self.links)}." + (f" {why}" if why else "")
             )
         return link
 
@@ -229,6 +239,36 @@ class Family(ABC):
         """Priors of family parameters that bayesglmm sets itself (ordinal cut-points); else Bambi's."""
         return {}
 
+    def likelihood_dist(self):
+        """A replacement for the PyMC distribution of Bambi's likelihood, or None to keep Bambi's.
+
+        :func:`bayesglmm.build_model` sets it on the model's own Bambi family object (no
+        other model is touched). Used where PyMC's density is numerically fragile (the
+        hurdle Poisson's gradient).
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> get_family("poisson").likelihood_dist() is None
+        True
+        """
+        return None
+
+    def family_priors(self, response, link: str, trials=None) -> dict:
+        """The priors of the family's own parameters, given the response and (binomial-like) trials.
+
+        :func:`bayesglmm.priors.default_priors` calls this; it is :meth:`extra_priors` unless a
+        family needs the trials too (the beta-binomial's ``kappa``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bayesglmm.families import get_family
+        >>> get_family("poisson").family_priors(np.array([1, 2]), "log")
+        {}
+        """
+        return self.extra_priors(response, link)
+
     # -- parameterisation rule (bayesglmm.model.level_information) --------------------
     def information_response(self, y) -> np.ndarray:
         """The response as numbers for :meth:`row_information` and :meth:`level_means`."""
@@ -278,6 +318,69 @@ class Family(ABC):
     # -- predictions and replicated data ----------------------------------------------
     def check_prediction_scale(self, scale: str) -> None:
         """Raise FamilyError when predictions on ``scale`` are not available for this family."""
+        if scale == "probability":
+            raise FamilyError(f"scale='probability' (one probability per category) is for ordinal responses; "
+                              f"for the {self.name} family use scale='response' (the expected response) or 'link'.")
+
+    def category_probabilities(self, eta, params: dict | None = None, *, link: str | None = None,
+                               var=None) -> np.ndarray:
+        """P(y = k) per draw, row and category (samples, rows, K); ordinal families only.
+
+        Raises FamilyError for families without categories (see :mod:`bayesglmm.families.cumulative`).
+        """
+        self.check_prediction_scale("probability")
+        raise FamilyError(f"Category probabilities are not defined for the {self.name} family.")
+
+    def category_labels(self, response) -> list[str]:
+        """The response's categories in order, as text (ordinal families; FamilyError otherwise)."""
+        self.check_prediction_scale("probability")
+        raise FamilyError(f"The {self.name} family's response has no categories.")
+
+    #: Parameters besides the linear predictor that the expected response needs (the
+    #: zero-inflation ``psi``, lognormal's ``sigma``); empty when it is ``g^-1(eta)``.
+    mean_parameters: tuple[str, ...] = ()
+
+    def mean_given(self, mu: np.ndarray, params: dict) -> np.ndarray:
+        """Expected response given Bambi's mean parameter ``mu = g^-1(eta)`` and :attr:`mean_parameters`.
+
+        The identity for most families; ``psi * mu`` for zero-inflated counts,
+        ``exp(mu + sigma^2 / 2)`` for the lognormal.
+        """
+        return mu
+
+    def response_mean(self, eta, params: dict | None = None, *, link: str | None = None, var=None) -> np.ndarray:
+        """Expected response per draw and row, given the linear predictor (response-scale predictions).
+
+        Parameters
+        ----------
+        eta : numpy.ndarray
+            Linear predictor (samples, rows).
+        params : dict, optional
+            :meth:`parameter_draws` of the fit (needed when :attr:`mean_parameters` is not empty).
+        link : str, optional
+            The model's link (the family's default if None).
+        var : numpy.ndarray, optional
+            Variance of a normal group part to average over (population-averaged means);
+            averaged by 20-point Gauss-Hermite quadrature.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bayesglmm.families import get_family
+        >>> float(get_family("poisson").response_mean(np.log([[2.0]]))[0, 0])
+        2.0
+        >>> m = get_family("poisson").response_mean(np.zeros((1, 1)), var=np.full((1, 1), 0.5))
+        >>> round(float(m[0, 0]), 6) == round(float(np.exp(0.25)), 6)  # E exp(b), b ~ N(0, 0.5)
+        True
+        """
+        eta = np.asarray(eta, dtype=float)
+        params = {} if params is None else params
+        inv = self.inverse_link(link)
+        if var is None or not np.any(np.asarray(var) > 0):
+            return self.mean_given(inv(eta), params)
+        z, w = np.polynomial.hermite_e.hermegauss(20)
+        sd = np.sqrt(var)
+        return sum(wi / w.sum() * self.mean_given(inv(eta + sd * zi), params) for zi, wi in zip(z, w))
 
     def can_simulate(self, trials) -> bool:
         """Whether :meth:`simulate` has what it needs (binomial: the rows' trials)."""
@@ -384,6 +487,20 @@ class Family(ABC):
         """
         raise FamilyError(f"{self.name!r}: {self.no_dispersion_reason}.")
 
+    def ppc_statistics(self) -> tuple[str, ...]:
+        """The test statistics :func:`bayesglmm.ppc.ppc_pvalues` checks by default, most telling first.
+
+        Statistics that do not apply to the response kind are skipped there; zero-inflated
+        and hurdle families put the share of zeros first.
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> get_family("hurdle_poisson").ppc_statistics()[0]
+        'zeros'
+        """
+        return ("mean", "sd", "zeros", "max")
+
     def averaged_ratio(self, link: str) -> Callable:
         """``(mean0, mean1) -> ratio`` of population-averaged means: odds (logit) or mean ratio (log).
 
@@ -441,3 +558,32 @@ def check_count_response(frame, col: str, family: Family):
         )
     frame[col] = y.astype(np.int64)
     return frame
+
+
+def check_open_interval_response(frame, col: str, family: Family, *, upper: float | None = None, hint: str = ""):
+    """A real response above 0 (and below ``upper`` when given); names column, value and rows."""
+    from bayesglmm import validate
+    from bayesglmm.errors import DataError
+
+    y = check_real_response(frame, col)
+    bad = (y <= 0) if upper is None else ((y <= 0) | (y >= upper))
+    if bad.any():
+        where = "strictly positive" if upper is None else f"strictly between 0 and {upper:g}"
+        raise DataError(
+            f"Column {col!r} is the response of a {family.name} model and must be {where}; "
+            f"found {validate._first_bad(frame[col], bad)}.{hint}"
+        )
+    frame[col] = y
+    return frame
+
+
+def moment_scale(estimate: float, floor: float = 1.0) -> float:
+    """A HalfCauchy scale from a crude moment estimate: at least ``floor``, 3 significant digits."""
+    if not np.isfinite(estimate):
+        return floor
+    return float(f"{max(float(estimate), floor):.3g}")
+
+
+def no_icc(family: Family, why: str) -> FamilyError:
+    """FamilyError: the ICC is not defined for ``family``, and why."""
+    return FamilyError(f"The ICC is not defined for the {family.name} family: {why}")

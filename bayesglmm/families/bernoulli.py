@@ -29,6 +29,13 @@ class Bernoulli(Family):
     aliases = ("logistic",)
     response = "binary"
     ratio_label = {"logit": "odds ratio"}
+    #: The log link (risk ratios) is refused: Bambi 0.21 rejects it for bernoulli and binomial, and
+    #: nothing keeps exp(eta) below 1 (PyMC's likelihood is -inf there, which the sampler sees as
+    #: divergences, and predictions would exceed 1).
+    refused_links = {"log": (
+        "The log link (risk ratios) is refused: exp(linear predictor) can exceed 1, where the likelihood is "
+        "undefined (Bambi does not offer it; the sampler would reject those points as divergences). For risk "
+        "ratios, fit the logit model and use bg.comparisons(fit, 'x', contrast='ratio', kind='marginal').")}
     no_dispersion_reason = "a binary response has no dispersion to check (its variance follows from its mean)"
 
     def check_response(self, frame, pf):

@@ -13,9 +13,9 @@ class Cumulative(Family):
     """Ordered categories (Bambi's ``cumulative``): ``P(y <= k) = g^-1(threshold_k - eta)``.
 
     Default priors: the cut-points get Normal(link(cumulative share of each category), 2.5),
-    ordered. ICC on the latent scale as for a binary response. Response-scale predictions
-    (one probability per category) are not implemented; :meth:`simulate` draws category
-    codes 0..K-1 from the latent predictor and the cut-points.
+    ordered. ICC on the latent scale as for a binary response. Predictions give one
+    probability per category (:meth:`category_probabilities`, ``scale="probability"``);
+    :meth:`simulate` draws category codes 0..K-1 from the latent predictor and the cut-points.
 
     Examples
     --------
@@ -108,9 +108,75 @@ class Cumulative(Family):
     def check_prediction_scale(self, scale: str) -> None:
         if scale == "response":
             raise FamilyError(
-                "Response-scale predictions of cumulative (ordinal) models, one probability per category, are not "
-                "implemented; scale='link' gives the latent linear predictor (without the cut-points)."
+                "An ordinal response has no single expected value: use scale='probability' (one posterior mean "
+                "and interval of P(y = k) per category) or scale='link' (the latent linear predictor, without "
+                "the cut-points)."
             )
+
+    #: Gauss-Hermite nodes of the population average over the group effects (see category_probabilities).
+    _AVERAGE_NODES = 40
+
+    def category_probabilities(self, eta, params=None, *, link=None, var=None):
+        """P(y = k) per draw, row and category: differences of ``F(threshold_k - eta)``, ``F = g^-1``.
+
+        ``P(y = 0) = F(t_1 - eta)``, ``P(y = k) = F(t_{k+1} - eta) - F(t_k - eta)``,
+        ``P(y = K-1) = 1 - F(t_{K-1} - eta)``: they sum to 1 for every draw and row.
+
+        Parameters
+        ----------
+        eta : numpy.ndarray
+            Latent linear predictor without the cut-points, (samples, rows).
+        params : dict
+            ``{"threshold": (samples, K - 1)}`` (:meth:`parameter_draws`).
+        link : str, optional
+            The model's link (logit if None).
+        var : numpy.ndarray, optional
+            (samples, rows) variance of a normal group part ``b`` to average over
+            (population-averaged probabilities ``E_b P(y = k | eta + b)``), by 40-point
+            Gauss-Hermite quadrature.
+
+        Returns
+        -------
+        numpy.ndarray
+            (samples, rows, K).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bayesglmm.families import get_family
+        >>> p = get_family("cumulative").category_probabilities(np.zeros((1, 1)), {"threshold": np.array([[-1.0, 1.0]])})
+        >>> np.round(p[0, 0], 4).tolist()  # expit(-1), expit(1) - expit(-1), 1 - expit(1)
+        [0.2689, 0.4621, 0.2689]
+        """
+        if params is None or "threshold" not in params:
+            raise FamilyError("Category probabilities of a cumulative (ordinal) model need the cut-points: "
+                              "params={'threshold': array (samples, K - 1)}.")
+        eta = np.asarray(eta, dtype=float)
+        cut = np.asarray(params["threshold"], dtype=float)[:, None, :]  # (samples, 1, K - 1)
+        inv = self.inverse_link(link)
+        if var is None or not np.any(np.asarray(var) > 0):
+            cdf = inv(cut - eta[..., None])
+        else:
+            z, w = np.polynomial.hermite_e.hermegauss(self._AVERAGE_NODES)
+            sd = np.sqrt(np.asarray(var, dtype=float))[..., None]
+            cdf = sum(wi / w.sum() * inv(cut - eta[..., None] - sd * zi) for zi, wi in zip(z, w))
+        ones = np.ones(cdf.shape[:-1] + (1,))
+        return np.diff(np.concatenate([0 * ones, cdf, ones], axis=-1), axis=-1)
+
+    def category_labels(self, response) -> list[str]:
+        """The categories in order (the response column's categories), as text.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesglmm.families import get_family
+        >>> get_family("cumulative").category_labels(pd.Series(pd.Categorical(["b", "a"], ["a", "b"], ordered=True)))
+        ['a', 'b']
+        """
+        series = pd.Series(response)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            return [str(c) for c in series.cat.categories]
+        return [str(c) for c in sorted(series.dropna().unique())]
 
     def averaged_ratio(self, link: str):
         raise FamilyError(f"Population-averaged ratios are for logit (odds) or log (rate) links; this model is "
