@@ -298,14 +298,14 @@ def compare(models: dict, cv: str = "loo", *, group=None, k: int = 10, reloo_max
     _check_models(models, allow_unconverged)
     _add_missing_log_likelihood(models)
     n = next(iter(models.values())).spec.n_obs
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise SettingsError(f"k must be a whole number of folds; got {k!r}.")
-    if cv == "kfold" and not 2 <= k <= n:  # before any LOO is computed (cv='loo' checks it if it switches)
-        raise SettingsError(f"k must be between 2 and the number of rows ({n}); got {k}.")
     settings = dict(refit_settings or {})
     unknown = set(settings) - set(_REFIT_KEYS)
     if unknown:
         raise SettingsError(f"refit_settings takes {', '.join(_REFIT_KEYS)}; got {', '.join(sorted(unknown))}.")
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise SettingsError(f"k must be a whole number of folds; got {k!r}.")
+    if cv == "kfold" and not 2 <= k <= n:  # before any LOO is computed (cv='loo' checks it if it switches)
+        raise SettingsError(f"k must be between 2 and the number of rows ({n}); got {k}.")
     if reloo_max is None:
         reloo_max = 2 * k
     key_settings = tuple(sorted(settings.items())) + (reuse_compiled, seed)

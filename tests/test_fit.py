@@ -223,8 +223,8 @@ def test_retry_ladder_records_every_attempt():
     # The log-likelihood is computed once, for the attempt returned, and belongs to its draws.
     last = fit.attempts[-1]
     assert fit.idata["log_likelihood"]["y"].shape == (4, last["draws"], len(data))
-    again = bg.fit(formula, data, "bernoulli", draws=last["draws"], tune=10, seed=3, progressbar=False, retry=False,
-                   target_accept=0.99, parameterization=fit.spec.parameterization)
+    again = bg.fit(formula, data, "bernoulli", draws=last["draws"], tune=last["tune"], seed=3, progressbar=False,
+                   retry=False, target_accept=last["target_accept"], parameterization=fit.spec.parameterization_choice())
     np.testing.assert_allclose(fit.idata["log_likelihood"]["y"].values, again.idata["log_likelihood"]["y"].values)
 
 
