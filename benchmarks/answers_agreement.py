@@ -310,7 +310,63 @@ def compare(bg_res: dict, r_res: dict) -> list[dict]:
 # ----------------------------------------------------------------------------- report
 #: Hand-written reading of the results, copied into ANSWERS.md (update it when the numbers change).
 NOTES = """
-TBD
+**What is compared.** Each row asks bayesglmm and R the same question about the same data.
+(a) `a_comparison`: the counterfactual average comparison on the response scale, group effects at zero
+(every row set to each level, or `x + 1` against `x`, predictions averaged over the rows per draw, then
+differenced); R computes it by hand from `posterior_epred(re_formula = NA)` (for the binomial with `n = 1`,
+so a probability, as bayesglmm's response scale), and for multicentre also with emmeans
+(`emmeans(fit, ~treat, regrid = "response")` then `contrast("revpairwise")`: with one predictor its
+reference grid is the counterfactual average). For wine, per category, and `a_predictions` the category
+probabilities averaged over the rows (`bg.predictions(fit, scale="probability")`). (b) `b_link`: the
+coefficient (`bg.hypothesis("c = 0")`, `bg.slopes(scale="link")` for sleepstudy) against
+`brms::hypothesis`'s Estimate and Est.Error. (c) `c_bayes_R2` against `brms::bayes_R2` (and the median of
+`performance::r2_bayes`'s conditional R², which is the same quantity); bayesglmm does not define it for an
+ordinal response, so wine has none. (d) `d_marginal`/`d_conditional`: Nakagawa & Schielzeth's R², against
+the same formula evaluated per brms draw in `answers.R` (variance over rows of X b with the population
+divisor, sd² of the group intercepts, pi²/3 for logit or sigma² for gaussian), and against
+`performance::r2_nakagawa` (the `_performance` rows). (e) `e_post_prob`: `bg.hypothesis("c > 0")`'s
+post_prob against brms's Post.Prob; where that is 1 on both sides (sleepstudy, wine) it says nothing, so
+`e_post_prob_mid` asks P(c > t) with t near the posterior's centre (Days > 10, temp[warm] > 2.5).
+
+**Where the priors differ.** brms 2.18's defaults: flat on the coefficients; student_t(3, ., 2.5) on the
+(centred) intercept or ordinal cut-points and on the group SDs (gaussian: scale mad(y) = 59.3 on sleepstudy,
+also for sigma). bayesglmm's: Normal(0, 2.5 s_y / sd(x)) on coefficients, Normal(link(mean y), 2.5 s_y) on
+the centred intercept, HalfNormal(2.5 s_y) on group SDs, HalfStudentT(4, sd(y)) on sigma, and
+Normal(link(cumulative share), 2.5) on the ordinal cut-points (printed under each model). The second table
+of each model refits brms with bayesglmm's priors (`--matched-priors`, `set_prior` statements written from
+`fit.prior_summary()`), so what remains there is Monte Carlo error or a real disagreement.
+
+**multicentre and sleepstudy agree.** Every posterior-to-posterior row is within 0.1 SD with brms's own
+defaults (largest: sleepstudy's marginal R², -0.09 SD) and with bayesglmm's priors (largest: 0.05 SD);
+the sleepstudy marginal R² moves from -0.09 to -0.03 SD when brms gets bayesglmm's SD and sigma priors,
+so the prior explains most of that gap. Monte Carlo error alone is about 0.02-0.06 SD on a difference of
+two fits with bulk ESS 600-4,000 (sqrt(2 / ESS)).
+
+**performance::r2_nakagawa is a plug-in estimate**, not a posterior mean, so its rows are shown but not
+counted. performance 0.10.2 evaluates the variances at the posterior means of the coefficients and SDs. On
+multicentre, where treat explains almost nothing, that makes the marginal R² 6x smaller: the plug-in uses
+b̄² var(treat) = 0.077² x 0.25 = 0.0015 for the fixed-effect variance, while the posterior mean of
+the per-draw R² averages b², whose mean is b̄² + sd(b)² = 0.077² + 0.175² = 0.037. The same formula
+computed per brms draw (`d_marginal`) agrees with bayesglmm (0.0017 against 0.0017). Where the posterior
+is tight (sleepstudy) the plug-in and the posterior mean agree. For the ordinal wine model performance 0.10.2's
+`r2_nakagawa` returns a bare NA, so only the by-hand R² is compared there.
+
+**wine does not agree, and the cause is bayesglmm's default cut-point prior, not the verbs.** With brms's
+defaults, temp[warm] is 2.88 (SD 0.55) in bayesglmm against 3.09 (0.60) in brms (ordinal::clmm: 3.06),
+-0.37 SD, and the category probabilities, comparisons and R² differ by 0.2-0.7 SD. Giving brms
+bayesglmm's priors on brms's usual cut-points (at the predictors' means) did not close the gap (temp
+3.12 and the same 0.3-0.8 SD differences, in a run of this script before its `center = FALSE` line). bayesglmm (through Bambi, which drops the intercept of an ordinal model and so does not
+centre its predictors) puts Normal(link(marginal cumulative share), 2.5) = Normal([-2.6, -0.51, 1.03,
+2.23], 2.5) on the cut-points **at x = 0** (cold, no contact), where the ratings are lower than overall
+and clmm's cut-points are -1.62, 1.51, 4.23, 6.09: the prior pulls the upper cut-points down by about
+0.6, and temp's and contact's effects and the judge SD follow. brms with the same priors on the same
+parameters (`bf(..., center = FALSE)`, the second wine table) reproduces bayesglmm: cut-points -2.18,
+1.00, 3.63, 5.49 (bayesglmm -2.18, 0.99, 3.64, 5.50), temp 2.86 (2.88), contact 1.66 (1.67), judge SD
+1.43 (1.44); that table shows the answers then agree. So `bg.predictions`, `bg.comparisons`,
+`bg.hypothesis` and `bg.r2` compute the right things for the ordinal model; the default cut-point prior
+is centred in the wrong place whenever the predictors' means are far from 0 (reported for
+`bayesglmm/families/cumulative.py`: set its locations from the cut-points at the predictors' means and
+centre the predictors, as brms does, or document that the prior is at x = 0).
 """
 
 
@@ -321,21 +377,34 @@ def fmt(x, digits=4):
 
 
 def write_markdown(path: Path, results: dict, versions: dict, r_problem: str | None, argv: list[str],
-                   when: str | None = None) -> None:
+                   when: str | None = None, rerendered: bool = False) -> None:
     import bayesglmm
 
     lines = ["# Answers: bayesglmm against brms, emmeans and performance", "",
              "Generated by `bash dev.sh bench answers_agreement` (`benchmarks/answers_agreement.py`, R side "
              "`benchmarks/r/answers.R`); do not edit by hand: the text between the tables is in the script.",
              f"Run {when or f'{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}'} UTC ({platform.machine()}, "
-             f"{platform.system()}), command `{' '.join(['bash dev.sh bench answers_agreement'] + list(argv))}`.", "",
+             f"{platform.system()}), command `{' '.join(['bash dev.sh bench answers_agreement'] + list(argv))}`"
+             + (" (this file re-written from that run's records with `--report-only`)." if rerendered else "."), "",
              f"Versions: bayesglmm {getattr(bayesglmm, '__version__', '?')}, Python {platform.python_version()}; "
-             + (", ".join(f"{k} {v}" for k, v in versions.items()) if versions else f"R not run: {r_problem}"), "",
+             + (", ".join(f"{v}" if k == "R" else f"{k} {v}" for k, v in versions.items()) if versions
+                else f"R not run: {r_problem}"), "",
              "Both sides: 4 chains x 1000 draws after 1000 warm-up, seed 1. bayesglmm with its default priors "
              "(`bg.fit` defaults), brms with its own defaults (below: where they differ). "
              f"**diff** = (bayesglmm - R) in posterior SDs (root mean square of the two SDs; bayesglmm's SD where R "
              f"gives a point estimate); for a probability, qnorm(p_bg) - qnorm(p_R), the same unit for a normal "
              f"posterior. **ok** = |diff| <= {TOL}.", ""]
+    lines += ["## Summary", "", "| model | brms priors | answers within 0.1 SD | largest abs(diff) (quantity) |",
+              "|---|---|---|---|"]
+    for name, res in results.items():
+        for label, key in (("brms defaults", "rows"), ("bayesglmm's", "rows_matched")):
+            rows = [r for r in res.get(key) or [] if "(point)" not in str(r["r_source"])]
+            if rows:
+                worst = max(rows, key=lambda r: abs(r["diff_sd"]))
+                lines.append(f"| {name} | {label} | {sum(r['agree'] for r in rows)} of {len(rows)} | "
+                             f"{abs(worst['diff_sd']):.2f} (`{worst['key']}`) |")
+    lines += ["", "Counted: every posterior-to-posterior row; not counted: performance::r2_nakagawa, a plug-in "
+              "point estimate, not a posterior mean (see Reading).", ""]
     for name, res in results.items():
         m = MODELS[name]
         lines += [f"## {name}: {m['describe']}", ""]
@@ -345,24 +414,40 @@ def write_markdown(path: Path, results: dict, versions: dict, r_problem: str | N
                 f"{who} {k.replace('meta_', '').replace('brms_', '')} {fmt(v, 4)}"
                 for who, meta in (("bayesglmm", meta_bg), ("brms", meta_r)) for k, v in meta.items()))
             lines.append("")
-        for label, rows in (("brms default priors", res.get("rows")), ("brms with bayesglmm's priors",
-                                                                         res.get("rows_matched"))):
+        matched = "brms with bayesglmm's default priors" + (
+            " (on the cut-points at x = 0, brms `center = FALSE`, as bayesglmm puts them)" if name == "wine" else "")
+        for label, rows in (("brms default priors", res.get("rows")), (matched, res.get("rows_matched"))):
             if rows is None:
                 continue
             lines += [f"**{label}**", "",
                       "| question | quantity | bayesglmm mean (SD) | R mean (SD) | R source | diff (SD) | ok |",
                       "|---|---|---|---|---|---|---|"]
             for r in rows:
-                lines.append(f"| {r['question']} | `{r['key']}` | {fmt(r['bg_mean'])} ({fmt(r['bg_sd'], 3)}) | "
+                lines.append(f"| {_question(r['key'])} | `{r['key']}` | {fmt(r['bg_mean'])} ({fmt(r['bg_sd'], 3)}) | "
                              f"{fmt(r['r_mean'])} ({fmt(r['r_sd'], 3)}) | {r['r_source']} | "
-                             f"{r['diff_sd']:+.3f} | {'yes' if r['agree'] else '**no**'} |")
+                             f"{r['diff_sd']:+.3f} | {_verdict(r)} |")
             lines.append("")
         if res.get("error"):
             lines += [f"R side failed: {res['error']}", ""]
         if res.get("priors"):
             lines += ["bayesglmm's default priors (`fit.prior_summary()`):", "", "```", res["priors"], "```", ""]
+        if res.get("matched_prior_lines"):
+            lines += ["The same priors as given to brms for the second table:", "", "```r",
+                      res["matched_prior_lines"].strip(), "```", ""]
     lines += ["## Reading", "", NOTES.strip(), ""]
     path.write_text("\n".join(lines))
+
+
+def _question(key: str) -> str:
+    if key.startswith("a_predictions"):
+        return "(a) category probabilities, averaged over rows"
+    return QUESTION[key[0]]
+
+
+def _verdict(r: dict) -> str:
+    if "(point)" in str(r["r_source"]):
+        return "yes (plug-in)" if r["agree"] else "no (plug-in)"
+    return "yes" if r["agree"] else "**no**"
 
 
 def main(argv=None) -> int:
@@ -387,7 +472,7 @@ def main(argv=None) -> int:
         meta = results.get("_meta", {})
         write_markdown(Path(args.out).with_suffix(".md"), {k: results[k] for k in MODELS if k in results},
                        meta.get("versions") or (r_versions() if not r_status() else {}), meta.get("r_problem"),
-                       meta.get("argv", []), meta.get("when"))
+                       meta.get("argv", []), meta.get("when"), rerendered=True)
         print(f"wrote {Path(args.out).with_suffix('.md')} from {args.json}")
         return 0
     r_problem = r_status()
@@ -418,8 +503,8 @@ def main(argv=None) -> int:
             res["bg"] = bg_res
             res["bg_meta"] = {k: v["mean"] for k, v in bg_res.items() if k.startswith("meta_")}
             try:
-                ps = fit.prior_summary()
-                res["priors"] = str(ps)
+                with pd.option_context("display.max_colwidth", None, "display.width", 200):
+                    res["priors"] = str(fit.prior_summary())
             except Exception:  # noqa: BLE001
                 pass
             if r_problem:

@@ -123,7 +123,8 @@ def main(argv=None) -> None:
         print(table({name: results[name]}), flush=True)
     text = ["# Convergence rate: every target, many seeds, the defaults", "",
             "Command: `bash dev.sh bench convergence_rate` (see its docstring). One process per target; the first",
-            "fit of each includes compilation. Converged: R-hat <= 1.01, bulk ESS >= 400, no divergence.", "",
+            "fit of each includes compilation. Converged: R-hat <= 1.01, bulk ESS >= 400, no divergence.",
+            "Only the targets listed have been run; `--targets` runs others and merges them in.", "",
             table(results), ""]
     OUT.write_text("\n".join(text))
     print("\n".join(text))

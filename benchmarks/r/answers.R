@@ -64,6 +64,10 @@ if (prior_mode != "default") {
   # bayesglmm's default priors, as brms statements, one per line (written by answers_agreement.py)
   lines <- readLines(prior_mode)
   prior <- do.call(c, lapply(lines, function(l) eval(parse(text = l))))
+  # bayesglmm (Bambi) puts no intercept in an ordinal model and so does not centre its predictors: its
+  # cut-point prior is on the cut-points at x = 0. brms's Intercept[k] are cut-points at the predictors'
+  # means unless center = FALSE, so this puts the same prior on the same parameters.
+  if (model == "wine") formula <- bf(rating ~ temp + contact + (1 | judge), center = FALSE)
 }
 
 t0 <- Sys.time()
