@@ -452,7 +452,7 @@ def sorted_mask(draws, names, n: int) -> np.ndarray:
     return keep
 
 
-def sorted_prior_draws(spec: ModelSpec, draws: int, seed: int):
+def sorted_prior_draws(spec: ModelSpec, draws: int, seed: int | None):
     """Bambi's prior and prior predictive draws, keeping only those with sorted cut-points.
 
     Forward sampling ignores the ordered transform, so an ordinal prior's cut-points come

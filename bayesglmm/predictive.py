@@ -132,7 +132,8 @@ def posterior_predictive(fit, draws: int | None = None, seed: int | None = None)
 def sample_prior(fit, draws: int = 500, seed: int | None = None) -> xr.DataTree:
     """Prior draws of the fit's model: a DataTree with ``/prior`` and ``/prior_predictive``.
 
-    The parameters are drawn by Bambi (PyMC's forward sampling); the response in
+    The parameters are drawn by Bambi (PyMC's forward sampling; ordinal cut-points kept
+    sorted, :func:`bayesglmm.fit.sorted_prior_draws`); the response in
     ``/prior_predictive`` is simulated from them by the family's ``simulate``, as every
     replicated response is. For a prior-only fit (``bg.fit(..., prior_only=True)``) its own
     parameter draws are used (``draws`` is ignored), with the response simulated with
@@ -157,11 +158,13 @@ def sample_prior(fit, draws: int = 500, seed: int | None = None) -> xr.DataTree:
     >>> float(prior["prior"]["1|centre_sigma"].median())  # doctest: +SKIP
     1.7...
     """
+    from bayesglmm.fit import sorted_prior_draws
+
     if fit.prior_only:
         tree = fit.idata.copy()
         seed = fit.settings.get("seed") if seed is None else seed
-    else:
-        tree = fit.spec.bambi_model.prior_predictive(draws=int(draws), random_seed=seed)
+    else:  # as a prior-only fit draws them: ordinal cut-points sorted in every draw
+        tree = sorted_prior_draws(fit.spec, int(draws), seed)
     # The parameters are Bambi's prior draws; the response is the family's simulation from them.
     rng = np.random.default_rng(None if seed is None else [int(seed), 1])
     tree["prior_predictive"] = _prior_predictive_group(fit, tree["prior"].to_dataset(), rng)

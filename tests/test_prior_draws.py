@@ -36,3 +36,19 @@ def test_sorted_mask_reads_every_variable():
     ds = xr.Dataset({"c": (("chain", "draw", "k"), np.array([[[0.0, 1.0], [1.0, 0.0], [0.0, 2.0]]])),
                      "d": (("chain", "draw", "k"), np.array([[[0.0, 1.0], [0.0, 1.0], [3.0, 2.0]]]))})
     assert sorted_mask(ds, ["c", "d"], 3).tolist() == [True, False, False]
+
+
+def test_prior_checks_of_a_posterior_fit_use_sorted_cut_points_too():
+    """sample_prior (prior predictive checks, prior-vs-posterior) draws as a prior-only fit does."""
+    from bayesglmm.predictive import sample_prior
+    from bayesglmm.result import Fit
+
+    prior_fit = bg.fit("y ~ a + (1|r)", ordinal_data(), "cumulative", prior_only=True, draws=20, seed=3)
+    tree = prior_fit.idata.copy()
+    tree["posterior"] = prior_fit.idata["prior"]  # stands in for a posterior: sample_prior reads only the model
+    fit = Fit(prior_fit.spec, tree, None, {"sampler": "nutpie", "seed": 3})
+    assert not fit.prior_only
+    tree = sample_prior(fit, draws=300, seed=3)
+    cuts = tree["prior"]["threshold"].values.reshape(300, -1)
+    assert (np.diff(cuts, axis=1) > 0).all()
+    assert tree["prior_predictive"].sizes["draw"] == 300
