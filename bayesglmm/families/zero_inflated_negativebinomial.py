@@ -10,8 +10,7 @@ predictions, no ICC); ``alpha`` keeps Bambi's HalfCauchy(1), as the negative bin
 
 from __future__ import annotations
 
-import numpy as np
-
+from bayesglmm.families.negativebinomial import NegativeBinomial
 from bayesglmm.families.zero_inflated_poisson import ZeroInflatedPoisson
 
 
@@ -36,8 +35,8 @@ class ZeroInflatedNegativeBinomial(ZeroInflatedPoisson):
     dispersion_remedy = "Look for missing predictors or group effects, or outliers."
 
     def _counts(self, mu, params, rng):
-        alpha = np.broadcast_to(params["alpha"], mu.shape)
-        return rng.negative_binomial(alpha, alpha / (alpha + mu)).astype(float)
+        """The count process's draws: the negative binomial family's own."""
+        return NegativeBinomial._simulate_mean(self, mu, params, None, rng)
 
     def response_moments(self, mean, params, trials):
         psi, alpha = params["psi"], params["alpha"]

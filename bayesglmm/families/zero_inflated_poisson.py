@@ -124,7 +124,8 @@ class ZeroInflatedPoisson(Poisson):
         return params["psi"] * mu
 
     def _counts(self, mu, params, rng):
-        return rng.poisson(mu).astype(float)
+        """The count process's draws: the Poisson family's own."""
+        return super()._simulate_mean(mu, params, None, rng)
 
     def _simulate_mean(self, mu, params, trials, rng):
         keep = rng.random(mu.shape) < params["psi"]
