@@ -58,6 +58,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayesglmm.io import write_atomically
+
 HERE = Path(__file__).resolve().parent
 R_SCRIPT = HERE / "r" / "answers.R"
 R_INSTALL = ("apt-get install -y r-base-core r-cran-lme4 r-cran-brms r-cran-emmeans r-cran-performance "
@@ -435,7 +437,7 @@ def write_markdown(path: Path, results: dict, versions: dict, r_problem: str | N
             lines += ["The same priors as given to brms for the second table:", "", "```r",
                       res["matched_prior_lines"].strip(), "```", ""]
     lines += ["## Reading", "", NOTES.strip(), ""]
-    path.write_text("\n".join(lines))
+    write_atomically({path: "\n".join(lines)})
 
 
 def _question(key: str) -> str:
@@ -531,7 +533,7 @@ def main(argv=None) -> int:
                       f"({fmt(r['r_sd'], 3)})  diff {r['diff_sd']:+.3f} SD  {'ok' if r['agree'] else 'NO'}")
             results[name] = res
             if json_path:
-                json_path.write_text(json.dumps(results, indent=1, default=str))
+                write_atomically({json_path: json.dumps(results, indent=1, default=str)})
     write_markdown(Path(args.out).with_suffix(".md"), {k: results[k] for k in MODELS if k in results}, versions,
                    r_problem, argv, when)
     print(f"wrote {Path(args.out).with_suffix('.md')}" + (f" and {json_path}" if json_path else ""))

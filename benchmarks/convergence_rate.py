@@ -29,6 +29,8 @@ import time
 import warnings
 from pathlib import Path
 
+from bayesglmm.io import write_atomically
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "convergence_results.json"
 OUT = HERE / "CONVERGENCE.md"
@@ -119,14 +121,14 @@ def main(argv=None) -> None:
             print(f"{name}: worker failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
         results[name] = json.loads(lines[-1][len("RESULT "):])
-        RESULTS.write_text(json.dumps(results, indent=1))
+        write_atomically({RESULTS: json.dumps(results, indent=1)})
         print(table({name: results[name]}), flush=True)
     text = ["# Convergence rate: every target, many seeds, the defaults", "",
             "Command: `bash dev.sh bench convergence_rate` (see its docstring). One process per target; the first",
             "fit of each includes compilation. Converged: R-hat <= 1.01, bulk ESS >= 400, no divergence.",
             "Only the targets listed have been run; `--targets` runs others and merges them in.", "",
             table(results), ""]
-    OUT.write_text("\n".join(text))
+    write_atomically({OUT: "\n".join(text)})
     print("\n".join(text))
 
 

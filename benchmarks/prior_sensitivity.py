@@ -21,6 +21,7 @@ import pymc as pm
 
 import bayesglmm as bg
 from bayesglmm.families import get_family
+from bayesglmm.io import write_atomically
 
 OUT = Path(__file__).with_name("PRIOR_SENSITIVITY.md")
 SEEDS = (0, 1, 2, 3)
@@ -77,7 +78,7 @@ def main() -> None:
             "Posterior means of each effect with the default cut-point prior and with the same prior at SD 10;",
             "the power-scaling diagnosis is the default fit's, as its summary prints it.", "",
             markdown(table), ""]
-    OUT.write_text("\n".join(text))
+    write_atomically({OUT: "\n".join(text)})
     print("\n".join(text))
 
 
