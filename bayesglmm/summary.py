@@ -18,6 +18,7 @@ import pandas as pd
 
 from bayesglmm.backend import corr_dims, correlated_labels
 from bayesglmm.errors import SettingsError
+from bayesglmm.sensitivity import THRESHOLD
 
 Interval = Literal["eti", "hdi"]
 STAT_COLUMNS = ["mean", "sd", "median", "lower", "upper"]
@@ -309,7 +310,7 @@ def sensitivity_lines(table: pd.DataFrame | None, note: str = "") -> list[str]:
     head = ("Prior sensitivity (power-scaling, Kallioinen et al. 2024; column 'sensitivity'): ")
     bad = table[table["diagnosis"] != "ok"]
     if not len(bad):
-        return [head + "no parameter flagged (each one's prior sensitivity is below 0.05)."]
+        return [head + f"no parameter flagged (each one's prior sensitivity is below {THRESHOLD:g})."]
     lines = [head + f"{len(bad)} of {len(table)} flagged; fit.sensitivity() has the numbers."]
     for diagnosis, rows in bad.groupby("diagnosis", sort=False):
         lines.append(f"  {diagnosis}: {', '.join(rows.index)}: {rows['advice'].iloc[0]}.")
