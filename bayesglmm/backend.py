@@ -22,6 +22,8 @@ This is the only module (with :mod:`bayesglmm.sampling`) that builds PyMC graphs
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -306,11 +308,13 @@ class GLMMComponent(DistributionalComponent):
     here (bayesglmm's families are all univariate).
     """
 
-    def __init__(self, component, blocks, etas, fixed_design="qr"):
+    def __init__(self, component, blocks, etas, fixed_design="qr", centre_design=False):
         super().__init__(component)
         self.blocks = blocks
         self.etas = etas
         self.fixed_design = fixed_design
+        self.centre_design = centre_design  # centre without an intercept (the cut-points take its place)
+        self.design_centred = False  # whether self.output holds (x - mean(x)) beta rather than x beta
 
     def build_intercept(self, bmb_model):
         """Bambi's intercept, kept as ``self.intercept`` (None without one) for :func:`intercept_absorber`."""
@@ -327,6 +331,9 @@ class GLMMComponent(DistributionalComponent):
         if self.has_intercept and bmb_model.center_predictors:
             self.design_matrix_without_intercept = x
             x = x - x.mean(0)
+        elif self.centre_design:
+            x = x - x.mean(0)
+            self.design_centred = True
         q, r = qr_factors(x)
         parent = bmb_model.family.likelihood.parent
         qr_name = QR_NAME if self.component.name == parent else f"{self.component.name}_{QR_NAME}"
@@ -392,6 +399,48 @@ class GLMMComponent(DistributionalComponent):
         self.output += contribution
 
 
+#: Suffix of a family parameter sampled at the means of the fixed-effect columns.
+CENTRED_SUFFIX = "_centred"
+
+
+def column_shift(model, terms):
+    """``mean(x) @ beta``: the linear predictor of the common terms at their columns' means.
+
+    ``terms`` are Bambi's common terms; each coefficient is read from ``model`` under the
+    term's name (an RV, or the Deterministic of the QR parameterisation).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> class T: data = np.array([[1.0, 0.0], [3.0, 1.0]])
+    >>> with pm.Model() as m:
+    ...     b = pm.Normal("x", shape=2)
+    >>> float(column_shift(m, {"x": T()}).eval({b: np.array([2.0, 4.0])}))  # 2 * 2 + 0.5 * 4
+    6.0
+    """
+    shift = 0.0
+    for name, term in terms.items():
+        means = np.asarray(term.data, dtype=float).reshape(len(term.data), -1).mean(0)
+        shift = shift + pt.dot(means, pt.flatten(model[name]))
+    return shift
+
+
+def build_centred_parameter(pymc_backend, bmb_model, component):
+    """A family parameter in the intercept's place, sampled as ``{name}_centred``; returns its builder.
+
+    Built as Bambi's :class:`ConstantComponent` builds it (same prior, transform and
+    dimension values), under the name ``{name}_centred``: the parameter at the means of the
+    fixed-effect columns, where its default prior (the marginal shares of the categories)
+    describes it. :meth:`GLMMBackend.build` then adds the parameter at zero, under its
+    own name.
+    """
+    renamed = copy.copy(component)
+    renamed.alias = (component.alias or component.name) + CENTRED_SUFFIX
+    built = ConstantComponent(renamed)
+    built.build(pymc_backend, bmb_model)
+    return built
+
+
 #: Name of the potential that turns the likelihood into the weighted one.
 WEIGHTS_POTENTIAL = "bayesglmm_weights_loglik"
 
@@ -452,12 +501,13 @@ class GLMMBackend(PyMCModel):
     True
     """
 
-    def __init__(self, blocks, etas, fixed_design="qr", weights=None):
+    def __init__(self, blocks, etas, fixed_design="qr", weights=None, intercept_parameters=()):
         super().__init__()
         self.blocks = tuple(blocks)
         self.etas = dict(etas)
         self.fixed_design = fixed_design
         self.weights = None if weights is None else np.asarray(weights, dtype=float)
+        self.intercept_parameters = tuple(intercept_parameters)
 
     def build(self, spec):
         """Build the PyMC model as Bambi does, with correlated blocks."""
@@ -466,16 +516,44 @@ class GLMMBackend(PyMCModel):
         for name, values in spec.response_term.coords.items():
             if name not in self.model.coords:
                 self.model.add_coords({name: values})
+        parent = spec.parameters[spec.family.likelihood.parent]
+        # Cut-points in the intercept's place are sampled at the columns' means, as an intercept is:
+        # there the default prior describes them, and they are not correlated with the slopes.
+        centred = [name for name in self.intercept_parameters if name in spec.marginal_parameters
+                   and parent.common_terms and not isinstance(spec.marginal_parameters[name].prior, (int, float))]
         with self.model:
             for name, component in spec.marginal_parameters.items():
-                self.components[name] = ConstantComponent(component)
-                self.components[name].build(self, spec)
+                if name in centred:
+                    self.components[name] = build_centred_parameter(self, spec, component)
+                else:
+                    self.components[name] = ConstantComponent(component)
+                    self.components[name].build(self, spec)
             for name, component in spec.conditional_parameters.items():
-                self.components[name] = GLMMComponent(component, self.blocks, self.etas, self.fixed_design)
+                self.components[name] = GLMMComponent(component, self.blocks, self.etas, self.fixed_design,
+                                                      centre_design=bool(centred))
                 self.components[name].build(self, spec)
+            for name in centred:
+                self._add_at_zero(name, spec)
             self.response_component = ResponseComponent(spec.response_term)
             self.response_component.build(self, spec)
             if self.weights is not None:
                 add_weights(self.model, self.weights)
             self.build_potentials(spec)
         self.spec = spec
+
+    def _add_at_zero(self, name, spec):
+        """The centred parameter ``name`` at zero predictors: ``{name} = {name}_centred + mean(x) @ beta``.
+
+        The likelihood reads ``threshold - x beta``. Where the QR design is centred its
+        linear predictor is ``(x - mean(x)) beta`` and takes the centred parameter itself;
+        Bambi's plain design is not centred and takes the one at zero. Both are the same
+        ``threshold_centred - (x - mean(x)) beta``.
+        """
+        component = self.components[name]
+        conditional = self.components[spec.family.likelihood.parent]
+        label = spec.marginal_parameters[name].alias or name
+        shift = column_shift(self.model, spec.parameters[spec.family.likelihood.parent].common_terms)
+        self.model.add_coords({f"{label}_dim": self.model.coords[f"{label}{CENTRED_SUFFIX}_dim"]})
+        at_zero = pm.Deterministic(label, component.output + shift, dims=f"{label}_dim")
+        if not conditional.design_centred:
+            component.output = at_zero

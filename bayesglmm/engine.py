@@ -309,7 +309,8 @@ def stored_names(spec, model=None) -> list[str]:
     model = spec.pymc_model if model is None else model
     params = spec.bambi_model.family.likelihood.params
     names = [v.name for v in get_default_varnames(model.unobserved_value_vars, include_transformed=False)]
-    return [v for v in names if not (v in params and model[v] in model.deterministics)]
+    per_row = {v for v in names if "__obs__" in (model.named_vars_to_dims.get(v) or ())}
+    return [v for v in names if not (v in params and model[v] in model.deterministics and v in per_row)]
 
 
 def compile_spec(spec, engine: Engine, *, heldout: bool = False):

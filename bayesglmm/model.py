@@ -133,10 +133,25 @@ class ModelSpec:
             out[block.factor] = int(self.data.frame[cols].drop_duplicates().shape[0])
         return out
 
+    @property
+    def centred_parameters(self) -> list[str]:
+        """Family parameters in the intercept's place sampled at the fixed-effect columns' means.
+
+        The ordinal cut-points of a model with fixed effects (see
+        :class:`bayesglmm.backend.GLMMBackend`): their prior applies there; they are
+        reported at zero predictors.
+        """
+        from bayesglmm.backend import CENTRED_SUFFIX
+
+        return [name for name in self.family.intercept_parameters
+                if f"{name}{CENTRED_SUFFIX}" in self.pymc_model.named_vars]
+
     def prior_table(self) -> pd.DataFrame:
         """One row per term: the prior and whether it is the default or the user's."""
+        centred = self.centred_parameters
         rows = [
-            {"term": name, "prior": describe(prior), "source": self.prior_sources.get(name, "default")}
+            {"term": name, "source": self.prior_sources.get(name, "default"),
+             "prior": describe(prior) + (" at the means of the fixed-effect columns" if name in centred else "")}
             for name, prior in self.priors.items()
         ]
         for factor, eta in self.lkj_eta.items():
@@ -543,8 +558,8 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         if name != bm.family.likelihood.parent and name not in chosen and hasattr(comp, "prior"):
             chosen[name] = comp.prior
             sources[name] = "default"
-    design, reason = _fixed_design(bm, fixed_design)
-    bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values)
+    design, reason = _fixed_design(bm, fixed_design, centred=bool(fam.intercept_parameters))
+    bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values, intercept_parameters=fam.intercept_parameters)
     bm.backend.build(bm)
     bm.built = True
     bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only
@@ -554,8 +569,12 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
                      weights=weights)
 
 
-def _fixed_design(bm, wanted: str) -> tuple[str, str]:
-    """``("qr" or "plain", reason)`` for the model's fixed effects."""
+def _fixed_design(bm, wanted: str, centred: bool = False) -> tuple[str, str]:
+    """``("qr" or "plain", reason)`` for the model's fixed effects.
+
+    The design is checked as the backend uses it: centred where there is an intercept or
+    a family parameter in its place (``centred``).
+    """
     if wanted not in ("auto", "qr", "plain"):
         raise SettingsError(f"fixed_design must be 'auto', 'qr' or 'plain'; got {wanted!r}.")
     if wanted == "plain":
@@ -565,7 +584,7 @@ def _fixed_design(bm, wanted: str) -> tuple[str, str]:
     if not terms:
         return "plain", "no fixed-effect columns besides the intercept"
     x = np.column_stack([t.data for t in terms.values()]).astype(float)
-    if comp.intercept_term is not None:
+    if comp.intercept_term is not None or centred:
         x = x - x.mean(0)
     problem = qr_applicable(terms, x)
     if problem is None:

@@ -267,6 +267,9 @@ class Fit:
             header["Fixed effects"] = "sampled on the QR decomposition of the centred design, reported on your scale"
         elif spec.fixed_design_reason not in ("", "no fixed-effect columns besides the intercept"):
             header["Fixed effects"] = f"sampled as Bambi does ({spec.fixed_design_reason})"
+        if spec.centred_parameters:
+            header["Cut-points"] = (f"{', '.join(spec.centred_parameters)} sampled at the means of the fixed-effect "
+                                    f"columns (where its prior applies), reported at zero predictors")
         s = self.settings
         header["Draws"] = (
             f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "

@@ -217,10 +217,11 @@ def _ranked_names(spec) -> list[str]:
 
     The fixed effects are sampled on a QR basis (``fixed_qr``); the user's coefficients are
     deterministic functions of it, and SBC holds for any function of the parameters, so
-    the named coefficients are ranked instead of the QR coordinates. Group levels,
+    the named coefficients are ranked instead of the QR coordinates (and the cut-points at
+    zero predictors instead of those sampled at the columns' means). Group levels,
     their offsets and correlations are not ranked.
     """
-    from bayesglmm.backend import QR_NAME
+    from bayesglmm.backend import CENTRED_SUFFIX, QR_NAME
 
     model = spec.pymc_model
     component = spec.bambi_model.parameters[spec.bambi_model.family.likelihood.parent]
@@ -232,6 +233,8 @@ def _ranked_names(spec) -> list[str]:
             continue
         if name.endswith(QR_NAME):
             names.extend(component.common_terms)
+        elif name.endswith(CENTRED_SUFFIX) and name[: -len(CENTRED_SUFFIX)] in model.named_vars:
+            names.append(name[: -len(CENTRED_SUFFIX)])  # cut-points: ranked as reported, at zero predictors
         else:
             names.append(name)
     return names

@@ -111,6 +111,11 @@ class Family(ABC):
     refused_links : dict
         Link -> why it is refused and what to do instead, appended to the error of
         :meth:`check_link` (the log link of binary responses).
+    intercept_parameters : tuple of str
+        Family parameters that take the intercept's place (Bambi drops the intercept): the
+        ordinal cut-points. They are sampled, with their prior, at the means of the
+        fixed-effect columns, as an intercept is, and reported at zero (see
+        :class:`bayesglmm.backend.GLMMBackend`).
     censorable : bool
         The response may be right-censored, ``censored(time, status)`` (Bambi's
         ``pm.Censored`` likelihood: a censored row contributes ``log S(t)``); see
@@ -130,6 +135,7 @@ class Family(ABC):
     dispersion_remedy: str | None = None
     no_dispersion_reason: str = "it is defined for count families"
     refused_links: dict = {}
+    intercept_parameters: tuple[str, ...] = ()
     censorable: bool = False
 
     def __repr__(self) -> str:

@@ -13,7 +13,9 @@ class Cumulative(Family):
     """Ordered categories (Bambi's ``cumulative``): ``P(y <= k) = g^-1(threshold_k - eta)``.
 
     Default priors: the cut-points get Normal(link(cumulative share of each category), 2.5),
-    ordered. ICC on the latent scale as for a binary response. Predictions give one
+    ordered, where they are sampled: at the means of the fixed-effect columns (as an
+    intercept is), which is where the marginal shares describe them; they are reported at
+    zero, as brms reports its ``Intercept[k]``. ICC on the latent scale as for a binary response. Predictions give one
     probability per category (:meth:`category_probabilities`, ``scale="probability"``);
     :meth:`simulate` draws category codes 0..K-1 from the latent predictor and the cut-points.
 
@@ -30,6 +32,7 @@ class Cumulative(Family):
     aliases = ("ordinal",)
     response = "ordinal"
     ratio_label = {"logit": "cumulative odds ratio"}
+    intercept_parameters = ("threshold",)
 
     def check_response(self, frame, pf):
         from bayesglmm.validate import _check_ordinal
