@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("formula", help="lme4-style formula, e.g. 'p(y, n) ~ treat + (1|centre)'")
     fit.add_argument("--data", required=True, metavar="FILE.csv", help="the data, a CSV file with a header row")
     fit.add_argument("--family", required=True,
-                     help="gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative or student_t")
+                     help="a family name (bayesglmm.families.FAMILIES: gaussian, bernoulli, binomial, poisson, cumulative, ...)")
     fit.add_argument("--link", default=None, help="link function (default: the family's)")
     fit.add_argument("--draws", type=_whole(1), default=1000, help="draws kept per chain (1000)")
     fit.add_argument("--tune", type=_whole(0), default=1000, help="warm-up iterations per chain (1000)")
@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     sbc.add_argument("--data", required=True, metavar="FILE.csv",
                      help="template data (CSV): every simulated data set keeps its predictors and groups")
     sbc.add_argument("--family", required=True,
-                     help="gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative or student_t")
+                     help="a family name (bayesglmm.families.FAMILIES: gaussian, bernoulli, binomial, poisson, cumulative, ...)")
     sbc.add_argument("--link", default=None, help="link function (default: the family's)")
     sbc.add_argument("--sims", type=_whole(2), default=200, help="simulated data sets, one fit each (200)")
     sbc.add_argument("--draws", type=_whole(10), default=200, help="draws kept per chain of each fit (200)")

@@ -128,8 +128,9 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     data : pandas.DataFrame
         The data.
     family : str
-        ``gaussian``, ``bernoulli``, ``binomial``, ``poisson``, ``negativebinomial``, ``cumulative``,
-        ``student_t`` (:data:`bayesglmm.families.FAMILIES`).
+        A family name or alias: ``gaussian``, ``bernoulli``, ``binomial``, ``poisson``,
+        ``negativebinomial``, ``cumulative``, ``sratio``, ``student_t``, ``gamma``, ``beta``, ...
+        (every one is in :data:`bayesglmm.families.FAMILIES`).
     link : str, optional
         Link function; the family's default if None.
     priors : dict, optional

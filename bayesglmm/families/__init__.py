@@ -11,7 +11,7 @@ Examples
 >>> get_family("Poisson").ratio_label["log"]
 'rate ratio'
 >>> list(FAMILIES)
-['gaussian', 'bernoulli', 'binomial', 'poisson', 'negativebinomial', 'cumulative', 'student_t', 'gamma', 'lognormal', 'beta', 'zero_inflated_poisson', 'zero_inflated_negativebinomial', 'hurdle_poisson', 'hurdle_negativebinomial', 'beta_binomial', 'weibull', 'exponential']
+['gaussian', 'bernoulli', 'binomial', 'poisson', 'negativebinomial', 'cumulative', 'student_t', 'gamma', 'lognormal', 'beta', 'zero_inflated_poisson', 'zero_inflated_negativebinomial', 'hurdle_poisson', 'hurdle_negativebinomial', 'beta_binomial', 'weibull', 'exponential', 'sratio']
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ from bayesglmm.families.hurdle_negativebinomial import HurdleNegativeBinomial
 from bayesglmm.families.beta_binomial import BetaBinomial
 from bayesglmm.families.weibull import Weibull
 from bayesglmm.families.exponential import Exponential
+from bayesglmm.families.sratio import StoppingRatio
 
 #: Name -> family object, in the order the documentation lists them.
 FAMILIES: dict[str, Family] = {
     fam.name: fam
     for fam in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial(), Cumulative(), StudentT(),
                 Gamma(), LogNormal(), Beta(), ZeroInflatedPoisson(), ZeroInflatedNegativeBinomial(),
-                HurdlePoisson(), HurdleNegativeBinomial(), BetaBinomial(), Weibull(), Exponential())
+                HurdlePoisson(), HurdleNegativeBinomial(), BetaBinomial(), Weibull(), Exponential(), StoppingRatio())
 }
 
 
@@ -71,7 +72,7 @@ def get_family(name) -> Family:
     >>> get_family("possion")
     Traceback (most recent call last):
     ...
-    bayesglmm.errors.FamilyError: Unknown family 'possion'. Did you mean 'poisson'? Families: gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative, student_t, gamma, lognormal, beta, zero_inflated_poisson, zero_inflated_negativebinomial, hurdle_poisson, hurdle_negativebinomial, beta_binomial, weibull, exponential.
+    bayesglmm.errors.FamilyError: Unknown family 'possion'. Did you mean 'poisson'? Families: gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative, student_t, gamma, lognormal, beta, zero_inflated_poisson, zero_inflated_negativebinomial, hurdle_poisson, hurdle_negativebinomial, beta_binomial, weibull, exponential, sratio.
     """
     if isinstance(name, Family):
         return name
