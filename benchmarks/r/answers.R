@@ -2,6 +2,8 @@
 #
 # Called by benchmarks/answers_agreement.py (never by hand, but it can be):
 #   Rscript answers.R export NAME OUT.csv                 writes lme4::sleepstudy or ordinal::wine as CSV
+#                                                         (or lme4::cbpp, lme4::grouseticks,
+#                                                         glmmTMB::Salamanders: benchmarks/convergence_rate.py)
 #   Rscript answers.R fit MODEL DATA.csv OUT.csv SEED [CORES] [PRIORS]
 # MODEL: multicentre (binomial, y | trials(n) ~ treat + (1|centre)), sleepstudy (gaussian,
 # Reaction ~ Days + (1|Subject)) or wine (cumulative logit, rating ~ temp + contact + (1|judge)).
@@ -19,6 +21,10 @@ if (mode == "export") {
   data <- switch(name,
                  sleepstudy = { suppressPackageStartupMessages(library(lme4)); lme4::sleepstudy },
                  wine = { suppressPackageStartupMessages(library(ordinal)); ordinal::wine },
+                 # also for benchmarks/convergence_rate.py's public data sets
+                 cbpp = { suppressPackageStartupMessages(library(lme4)); lme4::cbpp },
+                 grouseticks = { suppressPackageStartupMessages(library(lme4)); lme4::grouseticks },
+                 Salamanders = { suppressPackageStartupMessages(library(glmmTMB)); glmmTMB::Salamanders },
                  stop("unknown data set ", name))
   write.csv(data, out, row.names = FALSE)
   quit(save = "no")
@@ -64,10 +70,8 @@ if (prior_mode != "default") {
   # bayesglmm's default priors, as brms statements, one per line (written by answers_agreement.py)
   lines <- readLines(prior_mode)
   prior <- do.call(c, lapply(lines, function(l) eval(parse(text = l))))
-  # bayesglmm (Bambi) puts no intercept in an ordinal model and so does not centre its predictors: its
-  # cut-point prior is on the cut-points at x = 0. brms's Intercept[k] are cut-points at the predictors'
-  # means unless center = FALSE, so this puts the same prior on the same parameters.
-  if (model == "wine") formula <- bf(rating ~ temp + contact + (1 | judge), center = FALSE)
+  # bayesglmm samples an ordinal model's cut-points at the means of the fixed-effect columns, where its
+  # cut-point prior applies; brms's Intercept[k] (center = TRUE, its default) are the same parameters.
 }
 
 t0 <- Sys.time()
