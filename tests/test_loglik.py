@@ -1,0 +1,72 @@
+"""The stored pointwise log-likelihood (bayesglmm.loglik) equals Bambi's, value for value."""
+
+import importlib
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bayesglmm as bg
+from bayesglmm.loglik import log_likelihood_function, pointwise_log_likelihood, sampled_intercepts
+
+fit_module = importlib.import_module("bayesglmm.fit")
+
+RNG = np.random.default_rng(1)
+N = 60
+G = np.repeat(np.arange(6), 10)
+X = RNG.normal(size=N)
+BASE = pd.DataFrame({"x": X, "g": pd.Categorical(G)})
+CASES = {
+    "gaussian": ("y ~ x + (1|g)", BASE.assign(y=X + RNG.normal(size=N))),
+    "binomial": ("p(s, t) ~ x + (1|g)", BASE.assign(t=5, s=RNG.binomial(5, 0.4, N))),
+    "cumulative": ("y ~ x + (1|g)", BASE.assign(y=pd.Categorical(RNG.integers(0, 4, N), ordered=True))),
+    "hurdle_poisson": ("y ~ x + (1|g)", BASE.assign(y=RNG.poisson(1, N) * (RNG.random(N) < 0.6))),
+    "negativebinomial": ("y ~ x + (1 + x|g)", BASE.assign(y=RNG.poisson(3, N))),
+}
+
+
+def _bambi_values(fit):
+    bm = fit.spec.bambi_model
+    part = xr.DataTree.from_dict({"posterior": fit.idata["posterior"].to_dataset()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bm.compute_log_likelihood(part)
+    return part["log_likelihood"].to_dataset()
+
+
+@pytest.mark.parametrize("family", list(CASES))
+def test_stored_log_likelihood_is_bambis(family):
+    formula, data = CASES[family]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bg.fit(formula, data, family, seed=1, chains=2, draws=50, tune=100, retry=False, progressbar=False)
+    ours = fit.idata["log_likelihood"].to_dataset()
+    theirs = _bambi_values(fit)
+    (name,) = theirs.data_vars
+    assert ours[name].dims == theirs[name].dims
+    np.testing.assert_allclose(ours[name].values, theirs[name].values, rtol=1e-9, atol=1e-9)
+
+
+def test_the_intercept_is_shifted_back_to_the_centred_design():
+    formula, data = CASES["binomial"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bg.fit(formula, data, "binomial", seed=1, chains=1, draws=20, tune=50, retry=False, progressbar=False)
+    post = fit.idata["posterior"].to_dataset()
+    shifted = sampled_intercepts(fit.spec.bambi_model, post)
+    expected = post["Intercept"] + post["x"] * data["x"].mean()
+    np.testing.assert_allclose(shifted["Intercept"].values, expected.values, rtol=1e-12)
+    assert not np.allclose(post["Intercept"].values, shifted["Intercept"].values)
+
+
+def test_a_model_whose_stored_draws_miss_a_parameter_gets_none():
+    import pymc as pm
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu, 1.0, observed=np.array([0.0, 1.0]))
+    assert log_likelihood_function(model, []) is None
+    post = xr.Dataset({"other": (("chain", "draw"), np.zeros((1, 2)))})
+    assert pointwise_log_likelihood(model, post, "y") is None
