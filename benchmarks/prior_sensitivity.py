@@ -3,9 +3,12 @@
 Small ordinal data sets like the one issue 16 found (72 ratings by 9 raters, two effects of
 2 and 3 logits, rater SD 2, five categories), simulated with known truths. Each is fitted
 twice: with the default cut-point prior (Normal around the marginal cumulative logits,
-SD 2.5, ordered) and with the same prior at SD 10 (nearly flat: the maximum-likelihood-like
-reference clmm would give). The table shows the effects' posterior means under both and the
-power-scaling diagnosis of the default fit.
+SD 2.5, ordered, on the cut-points at the predictors' means) and with the same prior at SD 10
+(nearly flat: the maximum-likelihood-like reference clmm would give). The first table shows
+the effects' posterior means under both and the power-scaling diagnosis of the default fit.
+
+The second table is a prior that does decide the answer, as a user might set it: Normal(0, 0.5)
+on ``b`` (true effect 3 logits), fitted to the same data sets; the check should flag it.
 
 Run: ``bash dev.sh bench prior_sensitivity`` (writes benchmarks/PRIOR_SENSITIVITY.md).
 """
@@ -53,7 +56,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    rows = []
+    rows, tight_rows = [], []
     for seed in SEEDS:
         data = ratings(seed)
         fits = {}
@@ -71,13 +74,31 @@ def main() -> None:
                          "prior sensitivity": sens.loc[term, "prior"], "diagnosis": sens.loc[term, "diagnosis"],
                          "wide fit's diagnosis": fits["wide"].sensitivity().loc[term, "diagnosis"],
                          "converged": fits["default"].ok and fits["wide"].ok})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tight = bg.fit("y ~ a + b + (1|rater)", data, "cumulative", priors={"b": bg.Prior("Normal", mu=0, sigma=0.5)},
+                           seed=seed + 1, progressbar=False)
+        tight_sens = tight.sensitivity()
+        tight_rows.append({"data seed": seed, "effect": "b", "truth": TRUTH["b"],
+                           "default prior": fits["default"].fixef().loc["b", "mean"],
+                           "Normal(0, 0.5) prior": tight.fixef().loc["b", "mean"],
+                           "prior sensitivity": tight_sens.loc["b", "prior"],
+                           "likelihood sensitivity": tight_sens.loc["b", "likelihood"],
+                           "diagnosis": tight_sens.loc["b", "diagnosis"], "converged": tight.ok})
     table = pd.DataFrame(rows)
     table["shift (posterior SDs)"] = (table["SD 10 prior"] - table["default prior"]) / table["posterior SD"]
     text = ["# Prior sensitivity on small ordinal data: the default cut-point prior, measured", "",
             "Command: `bash dev.sh bench prior_sensitivity` (defaults, 4 chains x 1000 draws, retry ladder on).",
             "Posterior means of each effect with the default cut-point prior and with the same prior at SD 10;",
             "the power-scaling diagnosis is the default fit's, as its summary prints it.", "",
-            markdown(table), ""]
+            markdown(table), "",
+            "Before the cut-points were sampled at the predictors' means (commit 8ce1dd5, the prior on the",
+            "cut-points at x = 0), the same run gave shifts of 0.44-0.81 posterior SDs and flagged all 8 rows",
+            "`prior-data conflict`. Now the shifts are 0.09-0.30 SDs; the rows still flagged sit just above the",
+            "0.05 threshold (the smallest data set, seed 3, is flagged with the SD 10 prior too).", "",
+            "## A prior that decides the answer: Normal(0, 0.5) on b (true effect 3)", "",
+            "The same data sets, with a user's tight prior on `b`; the diagnosis is the one its summary prints.", "",
+            markdown(pd.DataFrame(tight_rows)), ""]
     write_atomically({OUT: "\n".join(text)})
     print("\n".join(text))
 
