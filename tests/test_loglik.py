@@ -67,6 +67,6 @@ def test_a_model_whose_stored_draws_miss_a_parameter_gets_none():
     with pm.Model() as model:
         mu = pm.Normal("mu")
         pm.Normal("y", mu, 1.0, observed=np.array([0.0, 1.0]))
-    assert log_likelihood_function(model, []) is None
+    assert log_likelihood_function(model, []) is None  # mu is not stored: the graph still draws it
     post = xr.Dataset({"other": (("chain", "draw"), np.zeros((1, 2)))})
     assert pointwise_log_likelihood(model, post, "y") is None
