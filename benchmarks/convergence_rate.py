@@ -4,18 +4,36 @@ Run (never in CI; about an hour for everything on 2 cores)::
 
     bash dev.sh bench convergence_rate                       # every target, seeds 1-10
     bash dev.sh bench convergence_rate --targets schizo,hr_slopes --seeds 5
+    bash dev.sh bench convergence_rate --targets sleepstudy,cbpp,grouseticks,wine,salamanders
+    bash dev.sh bench convergence_rate --report-only         # rewrite CONVERGENCE.md, no fits
 
-For each target (a course model of ``benchmarks/course_models.py`` or a case of
-``bayesglmm.testset``) one process fits the model with ``bg.fit``'s defaults (4 chains x 1000
-draws after 1000 warm-up, the retry ladder on) once per seed. The first fit of a process
-includes compilation; later ones reuse it, as a user's second fit does (first-run times of a
-fresh process are ``course_models.py``'s). Recorded per fit: converged, attempts, wall time,
-max R-hat, min bulk ESS, divergences. The table gives per target: the share converged, the share
-converged at the first attempt, the median and worst time, and the median min-ESS per second.
+For each target (a course model of ``benchmarks/course_models.py``, a case of
+``bayesglmm.testset`` or a public data set of an R package, see ``R_TARGETS``) one process
+fits the model with ``bg.fit``'s defaults (4 chains x 1000 draws after 1000 warm-up, the retry
+ladder on) once per seed. The first fit of a process includes compilation; later ones reuse it,
+as a user's second fit does (first-run times of a fresh process are ``course_models.py``'s).
+Recorded per fit: converged, attempts, wall time, max R-hat, min bulk ESS, divergences, and when
+the ladder climbed the first attempt's verdict (``first_attempt``: the problems it names, in the
+JSON only). The table gives per target: the share converged, the share converged at the first
+attempt, the median and worst time, and the median min-ESS per second.
 
 Results merge into ``benchmarks/convergence_results.json`` (so targets can run one at a time)
-and render to ``benchmarks/CONVERGENCE.md``. Public data sets beyond the course need R
-packages (written at run time, never committed); this machine has no R, so none are included.
+and render to ``benchmarks/CONVERGENCE.md``.
+
+Public real data sets beyond the course (``R_TARGETS``, kind "r") come from R packages: each worker
+writes its data set to CSV with ``Rscript benchmarks/r/answers.R export NAME FILE`` into a temporary
+folder (never committed) and reads it with ``bayesglmm.datasets.read_csv``:
+
+- ``sleepstudy``: gaussian ``Reaction ~ Days + (Days|Subject)`` (lme4; 180 rows, 18 subjects);
+- ``cbpp``: binomial ``p(incidence, size) ~ period + (1|herd)`` (lme4; 56 rows, 15 herds);
+- ``grouseticks``: poisson ``TICKS ~ YEAR + cHEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION)`` with an
+  observation-level effect ``(1|INDEX)`` beside two grouping factors (lme4; 403 rows), issue 16's hard case;
+- ``wine``: cumulative logit ``rating ~ temp + contact + (1|judge)`` (ordinal; 72 rows, 9 judges);
+- ``salamanders``: negative binomial ``count ~ mined + (1|site)`` (glmmTMB; 644 rows, 23 sites).
+
+They need ``Rscript`` with lme4, ordinal and glmmTMB (Debian: ``apt-get install -y r-base-core
+r-cran-lme4 r-cran-ordinal r-cran-glmmtmb``); without them these targets' workers fail with R's message
+and the other targets still run.
 """
 
 from __future__ import annotations
@@ -25,6 +43,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -34,10 +53,45 @@ from bayesglmm.io import write_atomically
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "convergence_results.json"
 OUT = HERE / "CONVERGENCE.md"
+R_SCRIPT = HERE / "r" / "answers.R"
+
+#: public real data sets from R packages: name -> (R data set, formula, family, {column: categories or None})
+#: (None: a factor with the levels found, as strings; a list: those levels in that order)
+R_TARGETS = {
+    "sleepstudy": ("sleepstudy", "Reaction ~ Days + (Days|Subject)", "gaussian", {"Subject": None}),
+    "cbpp": ("cbpp", "p(incidence, size) ~ period + (1|herd)", "binomial", {"period": None, "herd": None}),
+    "grouseticks": ("grouseticks", "TICKS ~ YEAR + cHEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION)", "poisson",
+                    {"YEAR": None, "BROOD": None, "INDEX": None, "LOCATION": None}),
+    "wine": ("wine", "rating ~ temp + contact + (1|judge)", "cumulative",
+             {"rating": [1, 2, 3, 4, 5], "temp": ["cold", "warm"], "contact": ["no", "yes"], "judge": None}),
+    "salamanders": ("Salamanders", "count ~ mined + (1|site)", "negativebinomial",
+                    {"mined": ["yes", "no"], "site": None}),
+}
+
+
+def r_data(name: str):
+    """One R target's data: exported by Rscript to a temporary folder, read back, factors restored."""
+    import pandas as pd
+
+    from bayesglmm.datasets import read_csv
+
+    dataset, _, _, factors = R_TARGETS[name]
+    with tempfile.TemporaryDirectory(prefix="bayesglmm-convergence-") as tmp:
+        path = Path(tmp) / f"{dataset}.csv"
+        proc = subprocess.run(["Rscript", str(R_SCRIPT), "export", dataset, str(path)], capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"Rscript could not export {dataset}: {proc.stderr.strip()[-500:]}")
+        data = read_csv(path)
+    for column, levels in factors.items():
+        if levels is None:
+            data[column] = data[column].astype(str).astype("category")
+        else:
+            data[column] = pd.Categorical(data[column], categories=levels, ordered=column == "rating")
+    return data
 
 
 def targets() -> dict:
-    """Every target: course models first, then the robustness test set's cases."""
+    """Every target: course models first, then the robustness test set's cases, then R's data sets."""
     sys.path.insert(0, str(HERE))
     from course_models import MODELS
 
@@ -45,6 +99,7 @@ def targets() -> dict:
 
     out = {name: ("course", name) for name in MODELS}
     out.update({name: ("testset", name) for name in CASES})
+    out.update({name: ("r", name) for name in R_TARGETS})
     return out
 
 
@@ -56,6 +111,9 @@ def problem(kind: str, name: str):
 
         model = MODELS[name]
         return model.formula, prepare(model), model.family, model.link
+    if kind == "r":
+        _, formula, family, _ = R_TARGETS[name]
+        return formula, r_data(name), family, None
     from bayesglmm.testset import CASES
 
     case = CASES[name](seed=1)
@@ -78,6 +136,9 @@ def worker(kind: str, name: str, seeds: int) -> list[dict]:
         records.append({"target": name, "seed": seed, "converged": bool(fit.ok), "attempts": max(len(fit.attempts), 1),
                         "wall_s": round(wall, 2), "max_rhat": round(d.max_rhat, 4), "min_ess": round(d.min_ess_bulk, 1),
                         "divergences": int(d.divergences), "ess_per_s": round(d.min_ess_bulk / wall, 2)})
+        if len(fit.attempts) > 1:  # why the ladder climbed: the first attempt's verdict (what failed, where)
+            first = fit.attempts[0]
+            records[-1]["first_attempt"] = f"{first['verdict']} [{first['parameterization']}]"
         print(json.dumps(records[-1]), flush=True)
     return records
 
@@ -101,13 +162,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="", help="comma-separated names (default: all)")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite CONVERGENCE.md from convergence_results.json (no fits)")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print("RESULT " + json.dumps(worker(*args.worker, args.seeds)), flush=True)
         return
     every = targets()
-    chosen = [t for t in args.targets.split(",") if t] or list(every)
+    chosen = [] if args.report_only else ([t for t in args.targets.split(",") if t] or list(every))
     unknown = [t for t in chosen if t not in every]
     if unknown:
         parser.error(f"unknown targets {unknown}; choose from {', '.join(every)}")
@@ -120,14 +183,18 @@ def main(argv=None) -> None:
         if proc.returncode or not lines:
             print(f"{name}: worker failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
+        # Re-read before merging: another run of this benchmark may have merged its targets meanwhile.
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[name] = json.loads(lines[-1][len("RESULT "):])
         write_atomically({RESULTS: json.dumps(results, indent=1)})
         print(table({name: results[name]}), flush=True)
     text = ["# Convergence rate: every target, many seeds, the defaults", "",
             "Command: `bash dev.sh bench convergence_rate` (see its docstring). One process per target; the first",
             "fit of each includes compilation. Converged: R-hat <= 1.01, bulk ESS >= 400, no divergence.",
-            "Only the targets listed have been run; `--targets` runs others and merges them in.", "",
-            table(results), ""]
+            "Only the targets listed have been run; `--targets` runs others and merges them in.",
+            f"Public data sets from R packages (exported by Rscript at run time, never committed): "
+            f"{', '.join(R_TARGETS)}; their models are in the benchmark's docstring.", "",
+            table(json.loads(RESULTS.read_text()) if RESULTS.exists() else results), ""]
     write_atomically({OUT: "\n".join(text)})
     print("\n".join(text))
 

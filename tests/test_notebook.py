@@ -89,6 +89,9 @@ def test_multicentre_notebook_runs_and_shows_html(tmp_path, monkeypatch):
         missing = [n for n in needles if n not in html]
         assert not missing, f"cell {cid!r}: its HTML lacks {missing}"
     assert "NOT CONVERGED" not in _html(cells["fit"]), "the notebook's GLMM did not converge"
+    # The plots cell shows its two figures (conditional effects, caterpillar) as PNG images.
+    pngs = [out for out in cells["plots"].outputs if "image/png" in out.get("data", {})]
+    assert len(pngs) == 2, f"the plots cell showed {len(pngs)} PNG figures: {cells['plots'].outputs}"
     # The random-effects cell prints the answer's verdict as text too.
     text = "".join(out.get("text", "") for out in cells["random-effects"].outputs if out.get("name") == "stdout")
     assert "random effects" in text.lower()

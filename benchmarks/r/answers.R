@@ -1,6 +1,7 @@
 # brms's (and emmeans's, performance's) answers to the questions benchmarks/answers_agreement.py asks bayesglmm.
 #
-# Called by benchmarks/answers_agreement.py (never by hand, but it can be):
+# Called by benchmarks/answers_agreement.py and (export only) benchmarks/convergence_rate.py (never by hand,
+# but it can be):
 #   Rscript answers.R export NAME OUT.csv                 writes lme4::sleepstudy or ordinal::wine as CSV
 #                                                         (or lme4::cbpp, lme4::grouseticks,
 #                                                         glmmTMB::Salamanders: benchmarks/convergence_rate.py)
