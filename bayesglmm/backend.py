@@ -433,6 +433,12 @@ def build_centred_parameter(pymc_backend, bmb_model, component):
     fixed-effect columns, where its default prior (the marginal shares of the categories)
     describes it. :meth:`GLMMBackend.build` then adds the parameter at zero, under its
     own name.
+
+    Examples
+    --------
+    >>> built = build_centred_parameter(backend, bmb_model, bmb_model.parameters["threshold"])  # doctest: +SKIP
+    >>> built.output.name  # doctest: +SKIP
+    'threshold_centred'
     """
     renamed = copy.copy(component)
     renamed.alias = (component.alias or component.name) + CENTRED_SUFFIX

@@ -86,6 +86,10 @@ def sampled_intercepts(bm, posterior: xr.Dataset) -> xr.Dataset:
     sampling; the model's graph holds the intercept at the predictors' means. This undoes
     Bambi's shift (``bambi.backend.pymc.PyMCModel._clean_results``), with the same design
     means and coefficients.
+
+    Examples
+    --------
+    >>> sampled = sampled_intercepts(fit.spec.bambi_model, fit.idata["posterior"].to_dataset())  # doctest: +SKIP
     """
     from bambi.utils import get_aliased_name
 
