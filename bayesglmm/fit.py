@@ -147,6 +147,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         Target acceptance rate of NUTS (default 0.9).
     low_rank : bool, optional
         nutpie's low-rank modified mass matrix; default on for models up to 150 parameters.
+        Without it, a diagonal mass matrix adapted from the warm-up draws' variances
+        (:data:`bayesglmm.engine.DIAG_ADAPTATION`).
     prior_only : bool
         Draw from the prior (and prior predictive) instead of the posterior.
     dropna : bool
