@@ -123,7 +123,14 @@ def pointwise_log_likelihood(model, posterior: xr.Dataset, name: str) -> xr.Data
     fn, order, batched = built
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     n = chains * draws
-    arrays = [posterior[v].transpose("chain", "draw", ...).values.reshape(n, *posterior[v].shape[2:]) for v in order]
+    arrays = []
+    for v in order:  # each draw in the graph's own dimension order and shape (Bambi reorders some)
+        dims = tuple(model.named_vars_to_dims.get(v) or ())
+        value = posterior[v].transpose("chain", "draw", *(dims if set(dims) == set(posterior[v].dims[2:]) else [...]))
+        shape = model.named_vars[v].type.shape
+        if len(shape) != value.ndim - 2 or any(s is not None and s != t for s, t in zip(shape, value.shape[2:])):
+            return None  # the stored draws do not have the graph's shape: Bambi's computation instead
+        arrays.append(value.values.reshape(n, *value.shape[2:]))
     first = np.asarray(fn(*(a[:1] for a in arrays))[0] if batched else fn(*(a[0] for a in arrays)))
     out = np.empty((n,) + first.shape, dtype=first.dtype)
     if batched:  # blocks of draws: bounded intermediates, few calls

@@ -15,9 +15,12 @@ intercept                  Normal(m, 2.5 * s_y), ``m`` = link(mean response)
                            the scale of centred predictors (Bambi centres them)
 group SD, intercept        HalfNormal(2.5 * s_y)
 group SD, slope on x       HalfNormal(2.5 * s_y / sd(x))
-correlation matrix         LKJ(eta = 1) (uniform over correlation matrices)
+correlation matrix         LKJ(eta = 2) (weakly informative: density 1 - r^2
+                           for a 2 x 2 block, zero at r = +-1)
 ordinal cut-points         Normal(link(cumulative share of each category), 2.5),
-                           ordered
+                           ordered, on the cut-points at the means of the
+                           fixed-effect columns (reported at zero); sratio:
+                           link(conditional stopping share), not ordered
 gaussian residual SD,      HalfStudentT(4, sd(y)) (Bambi's)
 Student-t scale sigma
 negative binomial alpha    HalfCauchy(1) (Bambi's)
@@ -50,7 +53,17 @@ from bayesglmm.errors import DataError, PriorError
 from bayesglmm.families import Family, get_family
 from bayesglmm.families.base import SCALE
 
-DEFAULT_LKJ_ETA = 1.0
+#: LKJ shape of a correlated block's correlation matrix (``priors={"g_corr": eta}`` overrides it;
+#: shown as ``g_corr`` in ``fit.prior_summary()``). 2, not the uniform 1 (brms's, rstanarm's): with
+#: a few binary observations per level the likelihood barely informs a correlation, and under
+#: LKJ(1) the posterior keeps the prior's mass near +-1, where the intercept/slope SDs and the
+#: correlation trade off; the course's hr_slopes model (24 patients x 5 binary visits) then failed
+#: R-hat or ESS at its first attempt for 6 of 10 seeds even with the block sampled as SDs and an LKJ
+#: Cholesky factor, and passed for 10 of 10 with eta = 2 (issue 16; benchmarks/CONVERGENCE.md).
+#: LKJ(2) is the weakly informative choice of McElreath's Statistical Rethinking and of many Stan
+#: examples: it rules out perfect correlation, not any plausible one (central 95% of r for a 2 x 2
+#: block: -0.81 to 0.81).
+DEFAULT_LKJ_ETA = 2.0
 
 
 def response_scale(family: str | Family, y: np.ndarray) -> float:

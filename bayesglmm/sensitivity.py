@@ -49,7 +49,8 @@ ADVICE = {
 def _group_names(spec) -> set[str]:
     model = spec.bambi_model.backend.model
     labels = set(spec.parameterization)
-    labels |= {v.name[: -len("_chol_cov")] for v in model.free_RVs if v.name.endswith("_chol_cov")}
+    labels |= {v.name[: -len(suffix)] for v in model.free_RVs for suffix in ("_chol_cov", "_corr_chol")
+               if v.name.endswith(suffix)}
     return {label + suffix for label in labels for suffix in GROUP_EFFECT_SUFFIXES}
 
 

@@ -24,6 +24,8 @@ CASES = {
     "cumulative": ("y ~ x + (1|g)", BASE.assign(y=pd.Categorical(RNG.integers(0, 4, N), ordered=True))),
     "hurdle_poisson": ("y ~ x + (1|g)", BASE.assign(y=RNG.poisson(1, N) * (RNG.random(N) < 0.6))),
     "negativebinomial": ("y ~ x + (1 + x|g)", BASE.assign(y=RNG.poisson(3, N))),
+    # a factor slope: Bambi stores its effects in another dimension order than the graph's
+    "gaussian-factor-slope": ("y ~ f + (f|g)", BASE.assign(y=RNG.normal(size=N), f=pd.Categorical(np.tile(list("abc"), 20)))),
 }
 
 
@@ -39,6 +41,7 @@ def _bambi_values(fit):
 @pytest.mark.parametrize("family", list(CASES))
 def test_stored_log_likelihood_is_bambis(family):
     formula, data = CASES[family]
+    family = family.split("-")[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = bg.fit(formula, data, family, seed=1, chains=2, draws=50, tune=100, retry=False, progressbar=False)

@@ -65,7 +65,11 @@ def test_only_top_level_priors_are_scaled():
         assert not any(n in names for n in ("1|g", "t|g", "1|g_offset", "t|g_offset"))
         spec = ModelRequest(formula="y ~ x + (1 + t|g)", parameterization=par).build(data)
         names = top_level_variables(spec)
-        assert "g_chol_cov" in names
+        assert "g_sds" in names and "g_corr_chol" in names  # LKJ(2): SDs and correlations apart
+        assert not any(n in names for n in ("g_effects", "g_z_offset"))
+        spec = ModelRequest(formula="y ~ x + (1 + t|g)", priors={"g_corr": 1}, parameterization=par).build(data)
+        names = top_level_variables(spec)
+        assert "g_chol_cov" in names  # LKJ(1): PyMC's packed covariance factor
         assert not any(n in names for n in ("g_effects", "g_z_offset"))
 
 
