@@ -140,13 +140,14 @@ def load_data(name: str, tmp: Path) -> pd.DataFrame:
     return df[["rating", "temp", "contact", "judge"]]
 
 
-def run_r(name: str, data: pd.DataFrame, tmp: Path, cores: int, priors: Path | None) -> tuple[dict, str]:
+def run_r(name: str, data: pd.DataFrame, tmp: Path, cores: int, priors: Path | None,
+          draws: int = 1000) -> tuple[dict, str]:
     """brms's answers: key -> dict(mean, sd, median, source); and the R log."""
     csv = tmp / f"{name}.csv"
     out = tmp / f"{name}_{'matched' if priors else 'default'}_r.csv"
     data.to_csv(csv, index=False)
     cmd = ["Rscript", str(R_SCRIPT), "fit", name, str(csv), str(out), str(SEED), str(cores),
-           str(priors) if priors else "default"]
+           str(priors) if priors else "default", str(draws)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     log = (proc.stdout + proc.stderr)[-4000:]
     if proc.returncode != 0 or not out.exists():
@@ -156,13 +157,13 @@ def run_r(name: str, data: pd.DataFrame, tmp: Path, cores: int, priors: Path | N
 
 
 # ----------------------------------------------------------------------------- bayesglmm
-def bg_answers(name: str, data: pd.DataFrame) -> tuple[dict, object]:
+def bg_answers(name: str, data: pd.DataFrame, draws: int = 1000) -> tuple[dict, object]:
     """bayesglmm's answers: key -> dict(mean, sd, median, source); and the fit."""
     import bayesglmm as bg
 
     m = MODELS[name]
     t0 = time.perf_counter()
-    fit = bg.fit(m["formula"], data, m["family"], seed=SEED, progressbar=False)
+    fit = bg.fit(m["formula"], data, m["family"], seed=SEED, draws=draws, progressbar=False)
     wall = time.perf_counter() - t0
     out: dict = {}
 
@@ -389,7 +390,7 @@ def write_markdown(path: Path, results: dict, versions: dict, r_problem: str | N
              f"Versions: bayesglmm {getattr(bayesglmm, '__version__', '?')}, Python {platform.python_version()}; "
              + (", ".join(f"{v}" if k == "R" else f"{k} {v}" for k, v in versions.items()) if versions
                 else f"R not run: {r_problem}"), "",
-             "Both sides: 4 chains x 1000 draws after 1000 warm-up, seed 1. bayesglmm with its default priors "
+             "Both sides: 4 chains x 1000 draws after 1000 warm-up (more where a model's Fits line says so), seed 1. bayesglmm with its default priors "
              "(`bg.fit` defaults), brms with its own defaults (below: where they differ). "
              f"**diff** = (bayesglmm - R) in posterior SDs (root mean square of the two SDs; bayesglmm's SD where R "
              f"gives a point estimate); for a probability, qnorm(p_bg) - qnorm(p_R), the same unit for a normal "
@@ -412,7 +413,8 @@ def write_markdown(path: Path, results: dict, versions: dict, r_problem: str | N
         if meta_bg or meta_r:
             lines.append("Fits: " + "; ".join(
                 f"{who} {k.replace('meta_', '').replace('brms_', '')} {fmt(v, 4)}"
-                for who, meta in (("bayesglmm", meta_bg), ("brms", meta_r)) for k, v in meta.items()))
+                for who, meta in (("bayesglmm", meta_bg), ("brms", meta_r)) for k, v in meta.items())
+                + f"; both sides 4 chains x {res.get('draws', 1000)} draws after 1000 warm-up")
             lines.append("")
         matched = "brms with bayesglmm's default priors" + (
             " (on the cut-points at the predictors' means, brms's `Intercept[k]`, as bayesglmm puts them)"
@@ -456,6 +458,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--matched-priors", action="store_true")
     ap.add_argument("--r-cores", type=int, default=1)
+    ap.add_argument("--draws", type=int, default=1000,
+                    help="draws per chain after 1000 warm-up, both sides (more draws: less Monte Carlo error)")
     ap.add_argument("--out", default=str(HERE / "ANSWERS"), help="stem of the Markdown report")
     ap.add_argument("--report-only", action="store_true",
                     help="fit nothing: rewrite the report from the records of --json")
@@ -500,9 +504,10 @@ def main(argv=None) -> int:
                 results[name] = dict(error=f"no data: {err}")
                 continue
             print(f"{name}: bayesglmm fit ...", flush=True)
-            bg_res, fit = bg_answers(name, data)
+            bg_res, fit = bg_answers(name, data, args.draws)
             res["bg"] = bg_res
             res["bg_meta"] = {k: v["mean"] for k, v in bg_res.items() if k.startswith("meta_")}
+            res["draws"] = args.draws
             try:
                 with pd.option_context("display.max_colwidth", None, "display.width", 200):
                     res["priors"] = str(fit.prior_summary())
@@ -513,7 +518,7 @@ def main(argv=None) -> int:
             else:
                 print(f"{name}: brms fit ...", flush=True)
                 try:
-                    r_res, log = run_r(name, data, tmp, args.r_cores, None)
+                    r_res, log = run_r(name, data, tmp, args.r_cores, None, args.draws)
                     print(log.strip().splitlines()[0] if log.strip() else "", flush=True)
                     res["r"] = r_res
                     res["r_meta"] = {k: v["mean"] for k, v in r_res.items() if k.startswith("meta_")}
@@ -521,7 +526,7 @@ def main(argv=None) -> int:
                     if args.matched_priors:
                         pfile = matched_priors(fit, name, tmp / f"{name}_priors.R")
                         res["matched_prior_lines"] = pfile.read_text()
-                        r_m, _ = run_r(name, data, tmp, args.r_cores, pfile)
+                        r_m, _ = run_r(name, data, tmp, args.r_cores, pfile, args.draws)
                         res["r_matched"] = r_m
                         res["rows_matched"] = compare(bg_res, r_m)
                 except Exception as err:  # noqa: BLE001 - reported

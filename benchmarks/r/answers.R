@@ -5,7 +5,7 @@
 #   Rscript answers.R export NAME OUT.csv                 writes lme4::sleepstudy or ordinal::wine as CSV
 #                                                         (or lme4::cbpp, lme4::grouseticks,
 #                                                         glmmTMB::Salamanders: benchmarks/convergence_rate.py)
-#   Rscript answers.R fit MODEL DATA.csv OUT.csv SEED [CORES] [PRIORS]
+#   Rscript answers.R fit MODEL DATA.csv OUT.csv SEED [CORES] [PRIORS] [DRAWS]
 # MODEL: multicentre (binomial, y | trials(n) ~ treat + (1|centre)), sleepstudy (gaussian,
 # Reaction ~ Days + (1|Subject)) or wine (cumulative logit, rating ~ temp + contact + (1|judge)).
 # brms with its default priors (or, with PRIORS = matched, bayesglmm's default priors written by the
@@ -34,6 +34,7 @@ if (mode != "fit") stop("usage: answers.R export NAME OUT.csv | fit MODEL DATA.c
 model <- args[2]; data_path <- args[3]; out <- args[4]; seed <- as.integer(args[5])
 cores <- if (length(args) >= 6) as.integer(args[6]) else 1L
 prior_mode <- if (length(args) >= 7) args[7] else "default"
+draws <- if (length(args) >= 8) as.integer(args[8]) else 1000L  # per chain, after 1000 warm-up
 
 suppressPackageStartupMessages({library(brms); library(posterior)})
 data <- read.csv(data_path, stringsAsFactors = FALSE)
@@ -76,7 +77,7 @@ if (prior_mode != "default") {
 }
 
 t0 <- Sys.time()
-fit <- brm(formula, data = data, family = family, prior = prior, chains = 4, iter = 2000, warmup = 1000,
+fit <- brm(formula, data = data, family = family, prior = prior, chains = 4, iter = 1000 + draws, warmup = 1000,
            cores = cores, seed = seed, refresh = 0, silent = 2,
            file = sub("\\.csv$", "", out))  # kept beside OUT (a temporary folder) for reruns
 wall <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
