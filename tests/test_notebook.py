@@ -37,6 +37,7 @@ EXPECTED_HTML = {
     "predict": ["centre", "mean", "lower", "upper"],
     "r2": ["conditional", "marginal"],
     "sensitivity": ["prior", "likelihood"],
+    "sbc": ["calibrated", "Uniformity of the ranks", "p_value"],
 }
 
 
