@@ -9,6 +9,19 @@ from bayesglmm.errors import FamilyError
 from bayesglmm.families.base import SCALE, Family, standardised_level_means, threshold_latent_variance
 
 
+def category_counts(response) -> np.ndarray:
+    """Rows per category, in order (codes of a categorical response, else its integer values).
+
+    Examples
+    --------
+    >>> category_counts(pd.Series(pd.Categorical(["b", "a", "b"], ["a", "b"], ordered=True))).tolist()
+    [1, 2]
+    """
+    codes = (pd.Series(response).cat.codes.to_numpy()
+             if isinstance(getattr(response, "dtype", None), pd.CategoricalDtype) else np.asarray(response))
+    return np.bincount(codes - codes.min())
+
+
 class Cumulative(Family):
     """Ordered categories (Bambi's ``cumulative``): ``P(y <= k) = g^-1(threshold_k - eta)``.
 
@@ -52,9 +65,7 @@ class Cumulative(Family):
         import pymc as pm  # the ordered transform lives in PyMC
         from bambi import Prior
 
-        codes = (pd.Series(response).cat.codes.to_numpy()
-                 if isinstance(getattr(response, "dtype", None), pd.CategoricalDtype) else np.asarray(response))
-        counts = np.bincount(codes - codes.min())
+        counts = category_counts(response)
         cum = np.cumsum(counts)[:-1] / counts.sum()
         mu = np.round(self.link_function(link)(np.clip(cum, 0.01, 0.99)), 3)
         mu = mu + np.arange(mu.size) * 1e-3  # strictly increasing start for the ordered transform
@@ -152,17 +163,20 @@ class Cumulative(Family):
         [0.2689, 0.4621, 0.2689]
         """
         if params is None or "threshold" not in params:
-            raise FamilyError("Category probabilities of a cumulative (ordinal) model need the cut-points: "
+            raise FamilyError(f"Category probabilities of a {self.name} (ordinal) model need the cut-points: "
                               "params={'threshold': array (samples, K - 1)}.")
         eta = np.asarray(eta, dtype=float)
         cut = np.asarray(params["threshold"], dtype=float)[:, None, :]  # (samples, 1, K - 1)
         inv = self.inverse_link(link)
         if var is None or not np.any(np.asarray(var) > 0):
-            cdf = inv(cut - eta[..., None])
-        else:
-            z, w = np.polynomial.hermite_e.hermegauss(self._AVERAGE_NODES)
-            sd = np.sqrt(np.asarray(var, dtype=float))[..., None]
-            cdf = sum(wi / w.sum() * inv(cut - eta[..., None] - sd * zi) for zi, wi in zip(z, w))
+            return self._probabilities_at(eta, cut, inv)
+        z, w = np.polynomial.hermite_e.hermegauss(self._AVERAGE_NODES)
+        sd = np.sqrt(np.asarray(var, dtype=float))
+        return sum(wi / w.sum() * self._probabilities_at(eta + sd * zi, cut, inv) for zi, wi in zip(z, w))
+
+    def _probabilities_at(self, eta, cut, inv):
+        """P(y = k) for latent predictor ``eta`` (samples, rows) and cut-points ``cut`` (samples, 1, K - 1)."""
+        cdf = inv(cut - eta[..., None])
         ones = np.ones(cdf.shape[:-1] + (1,))
         return np.diff(np.concatenate([0 * ones, cdf, ones], axis=-1), axis=-1)
 

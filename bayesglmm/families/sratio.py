@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from bayesglmm.errors import FamilyError
 from bayesglmm.families.base import SCALE
-from bayesglmm.families.cumulative import Cumulative
+from bayesglmm.families.cumulative import Cumulative, category_counts
 
 
 class StoppingRatio(Cumulative):
@@ -37,9 +36,7 @@ class StoppingRatio(Cumulative):
     def _threshold_prior(self, response, link: str):
         from bambi import Prior
 
-        codes = (pd.Series(response).cat.codes.to_numpy()
-                 if isinstance(getattr(response, "dtype", None), pd.CategoricalDtype) else np.asarray(response))
-        counts = np.bincount(codes - codes.min()).astype(float)
+        counts = category_counts(response).astype(float)
         at_risk = np.cumsum(counts[::-1])[::-1][:-1]  # rows reaching category k, k = 0..K-2
         share = counts[:-1] / np.maximum(at_risk, 1.0)
         mu = np.round(self.link_function(link)(np.clip(share, 0.01, 0.99)), 3)
@@ -74,12 +71,11 @@ class StoppingRatio(Cumulative):
             going &= ~stop
         return y
 
-    def category_probabilities(self, eta, params=None, *, link=None, var=None):
-        """P(y = k) per draw, row and category: ``F(t_k - eta) prod_{j<k} (1 - F(t_j - eta))``.
+    def _probabilities_at(self, eta, cut, inv):
+        """P(y = k) = ``F(t_k - eta) prod_{j<k} (1 - F(t_j - eta))``, the last category what is left.
 
-        ``var`` (samples, rows): the variance of a normal group part to average over
-        (population-averaged probabilities), by the same Gauss-Hermite quadrature as the
-        cumulative model; the average is taken of the whole probability vector.
+        The public :meth:`category_probabilities` (the cumulative model's, which averages this
+        over a normal group part for population-averaged probabilities) calls it.
 
         Examples
         --------
@@ -89,20 +85,6 @@ class StoppingRatio(Cumulative):
         >>> p[0, 0].tolist()
         [0.5, 0.25, 0.25]
         """
-        if params is None or "threshold" not in params:
-            raise FamilyError("Category probabilities of a sequential (sratio) model need the cut-points: "
-                              "params={'threshold': array (samples, K - 1)}.")
-        eta = np.asarray(eta, dtype=float)
-        cut = np.asarray(params["threshold"], dtype=float)[:, None, :]  # (samples, 1, K - 1)
-        inv = self.inverse_link(link)
-
-        def probabilities(shifted_eta):
-            stop = inv(cut - shifted_eta[..., None])  # (samples, rows, K - 1)
-            reach = np.cumprod(np.concatenate([np.ones(stop.shape[:-1] + (1,)), 1 - stop], axis=-1), axis=-1)
-            return np.concatenate([stop, np.ones(stop.shape[:-1] + (1,))], axis=-1) * reach
-
-        if var is None or not np.any(np.asarray(var) > 0):
-            return probabilities(eta)
-        z, w = np.polynomial.hermite_e.hermegauss(self._AVERAGE_NODES)
-        sd = np.sqrt(np.asarray(var, dtype=float))
-        return sum(wi / w.sum() * probabilities(eta + sd * zi) for zi, wi in zip(z, w))
+        stop = inv(cut - eta[..., None])  # (samples, rows, K - 1)
+        reach = np.cumprod(np.concatenate([np.ones(stop.shape[:-1] + (1,)), 1 - stop], axis=-1), axis=-1)
+        return np.concatenate([stop, np.ones(stop.shape[:-1] + (1,))], axis=-1) * reach
