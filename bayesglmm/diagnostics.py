@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
+from arviz_base import dataset_to_dataframe, extract
+
+from bayesglmm.rank_diagnostics import rank_diagnostics
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -76,8 +80,25 @@ class Diagnostics:
 
 
 def _element_table(idata) -> pd.DataFrame:
-    table = az.summary(idata, kind="diagnostics", round_to="none")
-    table = pd.DataFrame(table)[["r_hat", "ess_bulk", "ess_tail"]].astype(float)
+    """R-hat, bulk and tail ESS per scalar, labelled as ``az.summary`` labels them.
+
+    The numbers are ArviZ's, computed by :func:`bayesglmm.rank_diagnostics.rank_diagnostics`
+    over all scalars of a variable at once (ArviZ loops over them in Python: minutes for
+    thousands of group levels).
+    """
+    posterior = extract(idata, group="posterior", combined=False, keep_dataset=True)
+    columns = ["r_hat", "ess_bulk", "ess_tail"]
+    stats = {}
+    for name, da in posterior.data_vars.items():
+        da = da.transpose("chain", "draw", ...)
+        values = np.asarray(da.values, dtype=float).reshape(da.sizes["chain"], da.sizes["draw"], -1)
+        out = rank_diagnostics(values)
+        dims = da.dims[2:]
+        stacked = np.stack([out[c] for c in columns]).reshape(3, *da.shape[2:])
+        stats[name] = xr.DataArray(stacked, dims=("summary", *dims),
+                                   coords={"summary": columns, **{d: da.coords[d] for d in dims if d in da.coords}})
+    table = dataset_to_dataframe(xr.Dataset(stats), sample_dims=["summary"]).T
+    table = pd.DataFrame(table)[columns].astype(float)
     # Constant elements (the 1s on a correlation matrix's diagonal) have no R-hat.
     return table[table["r_hat"].notna()]
 
