@@ -241,11 +241,18 @@ def _ranked_names(spec) -> list[str]:
 
 
 def _parameters(prior, names: list[str]) -> dict:
-    """True values per ranked scalar: ``name`` or ``name[j]`` -> one value per simulation."""
+    """True values per ranked scalar: ``name`` or ``name[j]`` -> one value per simulation.
+
+    Elements that the prior fixes (the unit first entry and the zero upper triangle of a
+    correlation matrix's Cholesky factor, ``{g}_corr_chol``) are left out: a constant has
+    no distribution to calibrate, and its ties would fake a rejection.
+    """
     out = {}
     for name in names:
         values = prior[name].values.reshape(prior.sizes["chain"] * prior.sizes["draw"], -1)
         for j in range(values.shape[1]):
+            if len(values) > 1 and np.all(values[:, j] == values[0, j]):
+                continue
             out[f"{name}[{j}]" if values.shape[1] > 1 else name] = values[:, j]
     return out
 
@@ -314,12 +321,12 @@ def prior_draws(spec, draws: int, seed: int) -> tuple[dict, np.ndarray]:
 def sbc(formula: str, data, family: str = "gaussian", *, draws: int = 200, link: str | None = None,
         priors: dict | None = None, chains: int = 2, sample_draws: int = 200, tune: int = 200, thin: int = 2,
         target_accept: float = 0.9, seed: int | None = None, executor=None,
-        progress: bool | None = None) -> SBCResult:
+        progress: bool | None = None, dpars: dict | None = None) -> SBCResult:
     """Simulation-based calibration: fit the model to data simulated from its prior, ``draws`` times.
 
     Parameters
     ----------
-    formula, data, family, link, priors
+    formula, data, family, link, priors, dpars
         The model, as for :func:`bayesglmm.fit`; ``data`` is the template whose
         predictors, groups (and trials) every simulated data set keeps.
     draws : int
@@ -359,7 +366,7 @@ def sbc(formula: str, data, family: str = "gaussian", *, draws: int = 200, link:
     if not isinstance(thin, int) or thin < 1 or sample_draws // thin < 10:
         raise SettingsError(f"thin must be a whole number leaving at least 10 draws per chain; got thin={thin!r} "
                          f"with sample_draws={sample_draws}.")
-    spec = build_model(formula, data, family, link=link, priors=priors)
+    spec = build_model(formula, data, family, link=link, priors=priors, dpars=dpars)
     recipe = ModelRecipe.from_spec(spec)
     remember(recipe, spec)
     batch_seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None else int(seed)

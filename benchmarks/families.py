@@ -79,6 +79,8 @@ DATASETS = {
     "kidney": dict(source="survival::kidney", text=["sex", "id"],
                    what="time to infection (days), 76 rows, 38 patients, 18 censored; "
                         "status recoded 1 = censored (survival's 1 = event)"),
+    "VerbAgg": dict(source="lme4::VerbAgg", text=["resp", "Gender", "situ", "id"],
+                    what="verbal aggression no/perhaps/yes, the 8 'curse' items of respondents 1-100: 800 rows"),
 }
 
 #: Row key -> the model on both sides. ``bad``: (column, invalid value) for the pre-fit check.
@@ -170,6 +172,10 @@ ROWS = {
                                  data="kidney", formula="censored(time, censored) ~ sex + (1|id)",
                                  brms="time | cens(censored) ~ sex + (1|id)", brms_family="exponential()",
                                  bad=("time", 0.0)),
+    "categorical": dict(family="categorical", link="softmax", term="(1|g), one predictor per category",
+                        data="VerbAgg", formula="resp ~ Anger + Gender + situ + (1|id)",
+                        brms="resp ~ Anger + Gender + situ + (1|id)", brms_family="categorical()",
+                        bad=("resp", 2.5)),
 }
 
 SCALES = ("response", "link", "probability")
@@ -284,7 +290,8 @@ def prefit_check(row: dict, data: pd.DataFrame) -> dict:
         bad = data.copy()
         if isinstance(bad[col].dtype, pd.CategoricalDtype):  # ordinal: numeric codes, one not whole
             bad[col] = bad[col].astype(int)
-        bad[col] = bad[col].astype(object if isinstance(value, str) else float)
+        text = not pd.api.types.is_numeric_dtype(bad[col])  # a categorical response: a number among its labels
+        bad[col] = bad[col].astype(object if isinstance(value, str) or text else float)
         bad.loc[2, col] = value
     try:
         bg.build_model(row["formula"], bad, row["family"], link=row["link"])
@@ -366,8 +373,26 @@ def bg_side(row: dict, data: pd.DataFrame) -> tuple[dict, object]:
 
 
 # ----------------------------------------------------------------------------- comparison
-def agreement(bg_fixef: dict, r: pd.DataFrame, source: str, ordinal: bool) -> dict:
+def categorical_r_name(term: str, categories) -> str:
+    """A categorical model's coefficient as brms names it: ``Gender[yes, M]`` -> ``muyes_GenderM``.
+
+    Examples
+    --------
+    >>> categorical_r_name("Anger[perhaps]", ["perhaps", "yes"]), categorical_r_name("Gender[yes, M]", ["yes"])
+    ('muperhaps_Anger', 'muyes_GenderM')
+    """
+    base, inside = str(term)[:-1].split("[", 1)
+    parts = [p.strip() for p in inside.split(",")]
+    category = next(p for p in parts if p in categories)
+    rest = [p for p in parts if p != category]
+    return f"mu{re.sub(r'[^A-Za-z0-9.]', '', category)}_{base}{''.join(rest)}"
+
+
+def agreement(bg_fixef: dict, r: pd.DataFrame, source: str, ordinal: bool, categories=None) -> dict:
     """Largest ``|mean_bg - mean_R| / sd_bg`` over the fixed effects both report.
+
+    ``categories``: the non-reference categories of a categorical model, whose coefficients
+    brms names ``mu{category}_{term}`` (:func:`categorical_r_name`).
 
     Examples
     --------
@@ -388,7 +413,7 @@ def agreement(bg_fixef: dict, r: pd.DataFrame, source: str, ordinal: bool) -> di
         theirs[name] = (float(rec.mean), float(rec.sd))
     diffs = {}
     for term, b in bg_fixef.items():
-        name = r_name(term)
+        name = r_name(term) if categories is None else categorical_r_name(term, categories)
         if ordinal and name.startswith("Intercept"):
             continue
         if name in theirs and b["sd"] > 0:
@@ -402,7 +427,11 @@ def agreement(bg_fixef: dict, r: pd.DataFrame, source: str, ordinal: bool) -> di
 
 
 def sbc_summary(family: str) -> dict:
-    """Smallest SBC p-value of the family over its parameters, from benchmarks/sbc_results/.
+    """Smallest SBC p-value of a row over its parameters, from benchmarks/sbc_results/.
+
+    ``family`` is the row's key: a family with another link or term type (``bernoulli_probit``,
+    ``gaussian_factor_slope``) has its own SBC run (``benchmarks/sbc.py --families <key>``), never
+    the family's default-link result.
 
     Examples
     --------
@@ -712,7 +741,7 @@ def run_row(key: str, tmp: Path, r_problem: str | None, cores: int) -> dict:
     res["bg"], _ = bg_side(row, data)
     g = res["bg"]
     print(f"  bayesglmm {g['wall_s']:.0f} s, ok {g['ok']}, R-hat {fmt(g['max_rhat'], 3)}", flush=True)
-    res["sbc"] = sbc_summary(row["family"])
+    res["sbc"] = sbc_summary(key)
     if r_problem:
         res["no_brms"] = res["no_glmmTMB"] = r_problem
         return res
@@ -732,7 +761,10 @@ def run_row(key: str, tmp: Path, r_problem: str | None, cores: int) -> dict:
     res["r_family"] = {m.term: dict(mean=float(m.mean), sd=float(m.sd)) for m in r[r["source"] == "brms"].itertuples()
                        if m.term in ("sigma", "shape", "phi", "nu", "zi", "hu")}
     ordinal = get_family(row["family"]).response == "ordinal"
-    res["agree_brms"] = agreement(g["fixef"], r, "brms", ordinal)
+    categories = None
+    if get_family(row["family"]).per_category_predictor:  # brms: mu{category}_{term}
+        categories = sorted(data[row["formula"].split("~")[0].strip()].astype(str).unique())[1:]
+    res["agree_brms"] = agreement(g["fixef"], r, "brms", ordinal, categories)
     if row.get("tmb"):
         if (r["source"] == "glmmTMB").any():
             res["agree_glmmTMB"] = agreement(g["fixef"], r, "glmmTMB", ordinal)
@@ -740,6 +772,7 @@ def run_row(key: str, tmp: Path, r_problem: str | None, cores: int) -> dict:
             res["no_glmmTMB"] = "glmmTMB failed: " + log[-300:]
     else:
         res["no_glmmTMB"] = ("no censored Weibull/exponential likelihood" if "censored" in row["formula"]
+                             else f"no {row['family']} (multinomial) family" if categories is not None
                              else f"no {row['family']} (ordinal) family")
     a = res["agree_brms"]
     if a.get("compared"):
@@ -799,7 +832,7 @@ def main(argv=None) -> int:
                 write_atomically({JSON: json.dumps(results, indent=1, default=str)})
     for key in results:  # SBC results may have come after the fits
         if key in ROWS and "bg" in results[key]:
-            results[key]["sbc"] = sbc_summary(ROWS[key]["family"])
+            results[key]["sbc"] = sbc_summary(key)
     write_atomically({JSON: json.dumps(results, indent=1, default=str)})
     write_markdown(results, results.get("_meta", {}))
     print(f"wrote {MD} and {JSON}" + (" and the README's families table" if update_readme(results) else ""))

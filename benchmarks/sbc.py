@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import erf
 
 import bayesglmm as bg
 from bayesglmm.executor import LocalExecutor, SerialExecutor
@@ -34,6 +35,10 @@ NEW_FAMILIES = ["student_t", "gamma", "lognormal", "weibull", "exponential", "be
 #: Beta's SBC uses tighter priors than the defaults (as tests/test_families_more.py does): the defaults
 #: (logit-scale SDs 2.5, group SD HalfNormal(2.5)) simulate proportions below 1e-10 in many rows, which
 #: float64 rounds to 0 or 1 and ``simulate`` must clip, so the simulated data no longer follow the model.
+#: Rows of the families table that are a family with another link or term type: name -> (family, link).
+#: Their templates are the family's, with the response simulated through that link or that term.
+VARIANTS = {"bernoulli_probit": ("bernoulli", "probit"), "bernoulli_cloglog": ("bernoulli", "cloglog"),
+            "gaussian_factor_slope": ("gaussian", None), "sratio": ("sratio", None)}
 SBC_PRIORS = {"beta": ("Normal(0, 1) coefficients and group SD HalfNormal(1), kappa Gamma(4, 0.2)",
                        lambda: {"Intercept": bg.Prior("Normal", mu=0, sigma=1), "x": bg.Prior("Normal", mu=0, sigma=1),
                                 "1|g": bg.Prior("Normal", mu=0, sigma=bg.Prior("HalfNormal", sigma=1)),
@@ -88,6 +93,16 @@ def template(family: str) -> tuple[str, pd.DataFrame]:
         data["y"] = 1 + eta + rng.normal(0, 1, n)
     elif family == "bernoulli":
         data["y"] = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    elif family == "bernoulli_probit":
+        data["y"] = rng.binomial(1, 0.5 * (1 + erf(eta / np.sqrt(2))))
+    elif family == "bernoulli_cloglog":
+        data["y"] = rng.binomial(1, 1 - np.exp(-np.exp(eta)))
+    elif family == "gaussian_factor_slope":  # a two-level factor's effect varying by group, correlated
+        data["f"] = np.where(np.arange(n) % 2 == 0, "a", "b")
+        data["y"] = 1 + eta + 0.5 * (data["f"] == "b") + rng.normal(0, 1, n)
+        formula = "y ~ x + f + (f|g)"
+    elif family == "sratio":
+        data["y"] = pd.Categorical(np.digitize(eta + rng.logistic(size=n), [-1, 0, 1]) + 1, ordered=True)
     elif family == "binomial":
         data["n"] = 10
         data["y"] = rng.binomial(10, 1 / (1 + np.exp(-eta)))
@@ -125,13 +140,14 @@ def template(family: str) -> tuple[str, pd.DataFrame]:
     return formula, data
 
 
-def run_family(family: str, sims: int, executor) -> dict:
-    formula, data = template(family)
+def run_family(name: str, sims: int, executor) -> dict:
+    formula, data = template(name)
+    family, link = VARIANTS.get(name, (name, None))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         priors = SBC_PRIORS[family][1]() if family in SBC_PRIORS else None
-        cal = bg.sbc(formula, data, family, priors=priors, draws=sims, seed=SEED, executor=executor, progress=True,
+        cal = bg.sbc(formula, data, family, link=link, priors=priors, draws=sims, seed=SEED, executor=executor, progress=True,
                      **SETTINGS)
     wall = time.perf_counter() - start
     return {"cal": cal, "wall": wall, "formula": formula}
@@ -145,7 +161,7 @@ def save_family(family: str, sims: int) -> None:
     tests = cal.tests
     fig = cal.plot()
     png = HERE / f"sbc_{stem}.png"
-    record = {"family": family, "formula": res["formula"], "sims": sims, "n_draws": cal.n_draws,
+    record = {"family": family, "link": VARIANTS.get(family, (family, None))[1], "formula": res["formula"], "sims": sims, "n_draws": cal.n_draws,
               "wall_s": res["wall"], "seconds": cal.seconds, "divergent_fits": int(np.sum(cal.divergences > 0)),
               "divergences_per_fit": cal.divergences.tolist(),
               "tests": tests.reset_index().to_dict(orient="records"), "settings": dict(SETTINGS), "seed": SEED,
@@ -211,7 +227,7 @@ def report() -> None:
              "|---|---|---|---|---|---|---|---|"]
     missing = []
     paths = []
-    for family in FAMILIES + NEW_FAMILIES:
+    for family in FAMILIES + NEW_FAMILIES + list(VARIANTS):
         if not list(folder.glob(f"{family}.json")) + list(folder.glob(f"{family}_tune*.json")):
             missing.append(family)
         paths += sorted(folder.glob(f"{family}.json")) + sorted(folder.glob(f"{family}_tune*.json"))

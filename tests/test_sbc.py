@@ -64,3 +64,22 @@ def test_prior_draws_of_ordered_thresholds_are_sorted(template):
     assert (np.diff(thresholds, axis=1) > 0).all()
     assert len(np.unique(thresholds[:, 0])) == 150  # distinct draws, not one repeated
     assert set(truths) == {"threshold[0]", "threshold[1]", "threshold[2]", "x", "1|g_sigma"}
+
+
+def test_prior_draws_leave_out_what_the_prior_fixes(template):
+    """A correlated block's Cholesky factor has a unit entry and a zero: ranking constants would fake a rejection."""
+    from bayesglmm.model import build_model
+    from bayesglmm.sbc import prior_draws
+
+    data = template.assign(f=np.where(np.arange(len(template)) % 2 == 0, "a", "b"),
+                           y=np.linspace(-1, 1, len(template)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = build_model("y ~ x + f + (f|g)", data, "gaussian")
+        truths, _ = prior_draws(spec, 60, seed=2)
+    chol = sorted(k for k in truths if k.startswith("g_corr_chol"))
+    assert chol == ["g_corr_chol[2]", "g_corr_chol[3]"]  # r and sqrt(1 - r^2) of [[1, 0], [r, sqrt(1 - r^2)]]
+    r, rest = truths["g_corr_chol[2]"], truths["g_corr_chol[3]"]
+    np.testing.assert_allclose(r ** 2 + rest ** 2, 1.0)
+    assert {"g_sds[0]", "g_sds[1]", "sigma", "x", "f"} <= set(truths)
+    assert all(np.ptp(v) > 0 for v in truths.values())
