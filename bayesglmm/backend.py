@@ -35,7 +35,7 @@ from bambi.backend.model_components import ConstantComponent, ResponseComponent
 
 from bambi import Prior
 
-from bayesglmm.errors import PriorError
+from bayesglmm.errors import PriorError, SettingsError
 
 
 def corr_dims(label: str) -> tuple[str, str]:
@@ -184,7 +184,12 @@ def build_correlated_block(backend, terms, eta: float, label: str) -> dict:
 
 
 def nested_parent(name: str, terms) -> str | None:
-    """``"1|a"`` for the nested intercept ``"1|a:b"`` when both are plain intercept terms, else None.
+    """The plain group intercept that the group intercept ``name`` is nested in, or None.
+
+    Written nesting first: ``"1|a"`` for ``"1|a:b"`` (``(1|a/b)``). Otherwise nesting found in
+    the data (:func:`implicit_parent`): ``(1|brood) + (1|location)`` where every brood lies in
+    one location is the same model as ``(1|location/brood)``, and its levels are sampled as
+    the written form's are.
 
     Examples
     --------
@@ -194,12 +199,65 @@ def nested_parent(name: str, terms) -> str | None:
     '1|a'
     """
     expr, factor = name.split("|", 1)
-    if expr != "1" or ":" not in factor:
+    if expr != "1" or terms[name].kind != "intercept":
         return None
-    parent = f"1|{factor.rsplit(':', 1)[0]}"
-    if parent in terms and terms[parent].kind == "intercept" and terms[name].kind == "intercept":
+    parent = f"1|{factor.rsplit(':', 1)[0]}" if ":" in factor else None
+    if parent in terms and terms[parent].kind == "intercept":
         return parent
+    return implicit_parent(name, terms)
+
+
+def _levels_within(child, parent) -> bool:
+    """Whether every level of ``child`` (per-row level indices) lies in one level of ``parent``, with fewer levels."""
+    n_child, n_parent = len(np.unique(child)), len(np.unique(parent))
+    if n_parent < 2 or n_parent >= n_child:
+        return False
+    return len(np.unique(np.c_[child, parent], axis=0)) == n_child
+
+
+def implicit_parent(name: str, terms) -> str | None:
+    """The group intercept that ``name``'s levels are nested in, found in the data, or None.
+
+    A candidate is a plain group intercept (``1|a``) with fewer levels, at least two, such
+    that each level of ``name`` occurs in one level of it only. The parent is the candidate
+    with the most levels when the candidates form a chain (each nested in the next: an
+    observation in a brood in a location); with crossed candidates (an observation-level
+    effect beside crossed subjects and items) there is none.
+
+    Examples
+    --------
+    >>> class T:
+    ...     kind = "intercept"
+    ...     def __init__(self, codes): self.group_index = np.array(codes)
+    >>> terms = {"1|loc": T([0, 0, 0, 1, 1, 1]), "1|brood": T([0, 0, 1, 2, 2, 2]), "1|obs": T(range(6))}
+    >>> implicit_parent("1|brood", terms), implicit_parent("1|obs", terms), implicit_parent("1|loc", terms)
+    ('1|loc', '1|brood', None)
+    >>> terms["1|brood"] = T([0, 1, 0, 1, 0, 1])  # crossed with loc: obs has no single parent
+    >>> implicit_parent("1|obs", terms) is None
+    True
+    """
+    index = getattr(terms[name], "group_index", None)
+    if index is None or name.split("|", 1)[0] != "1":
+        return None
+    candidates = [other for other, term in terms.items()
+                  if other != name and other.split("|", 1)[0] == "1" and term.kind == "intercept"
+                  and getattr(term, "group_index", None) is not None
+                  and _levels_within(np.asarray(index), np.asarray(term.group_index))]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda other: -len(np.unique(terms[other].group_index)))
+    closest = np.asarray(terms[candidates[0]].group_index)
+    if all(_levels_within(closest, np.asarray(terms[other].group_index)) for other in candidates[1:]):
+        return candidates[0]
     return None
+
+
+def nesting_depth(name: str, terms) -> int:
+    """How many group intercepts ``name`` is nested in (0 for a top-level term)."""
+    depth, parent = 0, nested_parent(name, terms)
+    while parent is not None and depth < len(terms):
+        depth, parent = depth + 1, nested_parent(parent, terms)
+    return depth
 
 
 def intercept_absorber(terms, has_intercept: bool, correlated=()) -> str | None:
@@ -331,8 +389,9 @@ class GLMMComponent(DistributionalComponent):
     here (bayesglmm's families are all univariate).
     """
 
-    def __init__(self, component, blocks, etas, fixed_design="qr", centre_design=False):
+    def __init__(self, component, blocks, etas, fixed_design="qr", centre_design=False, per_category=False):
         super().__init__(component)
+        self.per_category = per_category  # one linear predictor per non-reference category: Bambi's own build
         self.blocks = blocks
         self.etas = etas
         self.fixed_design = fixed_design
@@ -348,7 +407,10 @@ class GLMMComponent(DistributionalComponent):
 
     def build_common_terms(self, pymc_backend, bmb_model):
         terms = self.component.common_terms
-        if self.fixed_design != "qr" or not terms:
+        # An auxiliary parameter's formula (sigma ~ x, bayesglmm.dpars) keeps Bambi's plain design:
+        # its priors may be any, and its few columns need no QR.
+        auxiliary = self.component.name != bmb_model.family.likelihood.parent
+        if self.fixed_design != "qr" or not terms or auxiliary:
             return super().build_common_terms(pymc_backend, bmb_model)
         x = np.column_stack([t.data for t in terms.values()]).astype(float)
         if self.has_intercept and bmb_model.center_predictors:
@@ -386,6 +448,15 @@ class GLMMComponent(DistributionalComponent):
         terms = self.component.group_specific_terms
         if not terms:
             return
+        if self.per_category:
+            # The categorical family: every group effect has a category dimension, (levels, K - 1),
+            # which Bambi's own product handles. The LKJ blocks and the centring around the intercept
+            # or a parent below are written for one linear predictor; build_model refuses correlated
+            # blocks for such a family and labels the terms plainly centred or non-centred.
+            if any(block.correlated for block in self.blocks):
+                raise PriorError("Correlated group blocks are not available with one linear predictor per "
+                                 "category; write (1 + x || g) for independent effects.")
+            return super().build_group_specific_terms(pymc_backend, bmb_model)
         noncentered = noncentered_default_for(bmb_model, self.component.name)
         coefs = {}
         for block, label in correlated_labels(self.blocks):
@@ -394,8 +465,10 @@ class GLMMComponent(DistributionalComponent):
         absorber = intercept_absorber(terms, self.intercept is not None, correlated=set(coefs))
         totals = {}  # centred terms sampled as totals that include the intercept
         contribution = 0
-        # Parents before their nested terms (a before a:b), so a nested term can be centred around its parent.
-        for name, term in sorted(terms.items(), key=lambda item: item[0].split("|", 1)[1].count(":")):
+        # Parents before their nested terms (a before a:b, a location before its broods), so a nested
+        # term can be centred around its parent.
+        order = sorted(terms, key=lambda name: (nesting_depth(name, terms), name.split("|", 1)[1].count(":")))
+        for name, term in ((name, terms[name]) for name in order):
             gst = GroupSpecificTerm(term, noncentered)
             for dim, values in gst.coords.items():
                 if dim not in pymc_backend.model.coords:
@@ -516,6 +589,9 @@ class GLMMBackend(PyMCModel):
     weights : numpy.ndarray, optional
         Frequency weights, one per row: the log density gets ``sum_i w_i log p(y_i)``
         (:func:`add_weights`).
+    per_category : bool
+        One linear predictor per non-reference category (the categorical family): the group
+        effects are built as Bambi builds them (``fixed_design`` must be ``"plain"``).
 
     Examples
     --------
@@ -530,8 +606,12 @@ class GLMMBackend(PyMCModel):
     True
     """
 
-    def __init__(self, blocks, etas, fixed_design="qr", weights=None, intercept_parameters=()):
+    def __init__(self, blocks, etas, fixed_design="qr", weights=None, intercept_parameters=(), per_category=False):
         super().__init__()
+        self.per_category = bool(per_category)
+        if self.per_category and fixed_design == "qr":
+            raise SettingsError("The QR design is written for one linear predictor; a categorical model (one per "
+                                "category) takes fixed_design='plain'.")
         self.blocks = tuple(blocks)
         self.etas = dict(etas)
         self.fixed_design = fixed_design
@@ -559,7 +639,7 @@ class GLMMBackend(PyMCModel):
                     self.components[name].build(self, spec)
             for name, component in spec.conditional_parameters.items():
                 self.components[name] = GLMMComponent(component, self.blocks, self.etas, self.fixed_design,
-                                                      centre_design=bool(centred))
+                                                      centre_design=bool(centred), per_category=self.per_category)
                 self.components[name].build(self, spec)
             for name in centred:
                 self._add_at_zero(name, spec)

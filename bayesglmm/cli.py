@@ -63,6 +63,14 @@ def _whole(minimum: int):
     return parse
 
 
+def _dpar(text: str) -> tuple[str, str]:
+    """``'sigma ~ x'`` -> ``("sigma", "x")`` for ``--dpar`` (the formula itself is checked by bg.fit)."""
+    name, sep, rhs = text.partition("~")
+    if not sep or not name.strip() or not rhs.strip():
+        raise argparse.ArgumentTypeError(f"must read 'PARAMETER ~ predictors', e.g. 'sigma ~ x'; got {text!r}")
+    return name.strip(), rhs.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayesglmm", description="Bayesian generalized linear mixed models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,course,sbc}")
@@ -73,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--family", required=True,
                      help="a family name (bayesglmm.families.FAMILIES: gaussian, bernoulli, binomial, poisson, cumulative, ...)")
     fit.add_argument("--link", default=None, help="link function (default: the family's)")
+    fit.add_argument("--dpar", action="append", default=[], type=_dpar, metavar="'PARAM ~ RHS'",
+                     help="a family parameter with its own formula, e.g. 'sigma ~ x' (gaussian, student_t, "
+                          "lognormal) or 'psi ~ x' (zero-inflated, hurdle); repeat for several")
     fit.add_argument("--draws", type=_whole(1), default=1000, help="draws kept per chain (1000)")
     fit.add_argument("--tune", type=_whole(0), default=1000, help="warm-up iterations per chain (1000)")
     fit.add_argument("--chains", type=_whole(1), default=4, help="number of chains (4)")
@@ -157,7 +168,8 @@ def _run_fit(args) -> int:
             args.interrupts.check()
             fit = bg.fit(args.formula, data, args.family, link=args.link, draws=args.draws, tune=args.tune,
                          chains=args.chains, seed=args.seed, dropna=args.dropna,
-                         retry={"auto": "auto", "always": True, "never": False}[args.retry])
+                         retry={"auto": "auto", "always": True, "never": False}[args.retry],
+                         dpars=dict(args.dpar) or None)
         args.interrupts.check()  # nutpie catches Ctrl-C and returns the draws so far: do not use them
         _show_warnings(caught)
         text = str(fit.summary())

@@ -16,6 +16,7 @@ import pandas as pd
 from bayesglmm.errors import FamilyError
 from bayesglmm.ppc import FLAG_HIGH, FLAG_LOW
 from bayesglmm.predictive import _flat, _predict, _refuse_censored, _thin, observed, trials
+from bayesglmm.dpars import parameter_draws
 from bayesglmm.summary import describe_draws, interval_bounds
 
 
@@ -122,7 +123,7 @@ def dispersion_check(fit, *, prob: float = 0.95, draws: int | None = None, seed:
     yrep = _flat(yrep_da).astype(float)
     y = observed(fit).astype(float)[None, :]
     mean = family.inverse_link(fit.spec.link)(eta)  # Bambi's mean parameter mu (binomial: p)
-    params = family.parameter_draws(_thin(fit.idata["posterior"].to_dataset(), draws))
+    params = parameter_draws(fit.spec, _thin(fit.idata["posterior"].to_dataset(), draws))  # psi ~ x: per row
     mu, var = family.response_moments(mean, params, trials(fit))
     var = np.maximum(var, 1e-12)
     n = y.shape[1]

@@ -339,6 +339,9 @@ def _mean_draws(fit, frame, kind, scale, draws, seed) -> tuple[np.ndarray, list 
         da = ds["probability"].transpose("sample", "row", "category")
         return da.values, [v.item() if isinstance(v, np.generic) else v for v in da["category"].values]
     mean = ds["mean"]
+    if "category" in mean.dims:  # categorical, link scale: the log-odds of each non-reference category
+        da = mean.transpose("sample", "row", "category")
+        return da.values, [v.item() if isinstance(v, np.generic) else v for v in da["category"].values]
     if mean.ndim != 2:
         raise FamilyError("These predictions have more than one value per row; use scale='link' (or "
                           "scale='probability' for the category probabilities of an ordinal model).")

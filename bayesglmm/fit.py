@@ -117,8 +117,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None, seed: int | None = None,
         sampler: Sampler = "nutpie", target_accept: float | None = None, low_rank: bool | None = None,
         prior_only: bool = False, dropna: bool = False, progressbar: bool | None = None,
-        parameterization="auto", fixed_design: str = "auto", retry="auto", log_likelihood: bool = True,
-        weights: str | None = None) -> Fit:
+        parameterization="auto", fixed_design: str = "auto", retry="auto", log_likelihood: bool | str = "auto",
+        weights: str | None = None, dpars: dict | None = None) -> Fit:
     """Fit a Bayesian GLMM by NUTS and check its convergence.
 
     Parameters
@@ -181,10 +181,14 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         (formula, family, priors) never changes. Every attempt is stored in
         ``fit.attempts`` and listed in the summary; the fit returned is the last attempt,
         and ``fit.ok`` says whether it converged.
-    log_likelihood : bool
+    log_likelihood : {"auto", True, False}
         Store the pointwise log-likelihood (``/log_likelihood``, one value per row and draw)
-        that LOO needs. False leaves it out, for large data: 136,000 rows x 4,000 draws are
-        4.4 GB; :func:`bayesglmm.compare` then computes it when it needs it.
+        that LOO needs. "auto" (default) stores it up to ``LOGLIK_STORE_MAX_CELLS`` values
+        (100 million: 800 MB, 25,000 rows at 4 x 1,000 draws) and leaves it out above, as
+        False always does: 73,000 rows x 4,000 draws are 2.3 GB. Without it,
+        :func:`bayesglmm.compare` computes it when it needs it, and the summary's prior
+        sensitivity needs only each draw's total, computed block by block; the summary says
+        that it was left out.
     weights : str, optional
         Column of frequency weights, as brms's ``y | weights(w)`` and lme4's ``weights=``:
         each row's log-likelihood is multiplied by its weight (a row of weight 3 counts as
@@ -192,6 +196,13 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         expanded data). Numbers, finite, non-negative, not all zero. The stored pointwise
         log-likelihood, and so LOO, is the weighted one: leaving a row out leaves out all
         the observations it stands for. Saved and loaded with the fit.
+    dpars : dict, optional
+        Family parameters with their own formula, as brms's ``bf(y ~ x, sigma ~ x)`` and
+        glmmTMB's ``dispformula``/``ziformula``: ``{"sigma": "~ x"}`` (gaussian, Student-t,
+        lognormal; log link) or ``{"psi": "~ x"}`` (zero-inflated and hurdle families; logit
+        link). Fixed effects only. The coefficients (``sigma_Intercept``, ``sigma_x``) are in
+        ``fit.family_params()`` and the summary; predictions, checks and the log-likelihood
+        use each row's own value (see :mod:`bayesglmm.dpars`). Saved and loaded with the fit.
 
     Returns
     -------
@@ -205,15 +216,20 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
     >>> f = bg.fit("p(y, n) ~ treat + (1|centre)", mc, family="binomial", seed=1)  # doctest: +SKIP
     >>> f.ok  # doctest: +SKIP
     True
+    >>> h = bg.fit("y ~ x + (1|g)", df, dpars={"sigma": "~ x"}, seed=1)  # doctest: +SKIP
+    >>> h.family_params().loc["sigma_x", "mean"]  # doctest: +SKIP
+    0.8...
     """
     check_settings(draws=draws, tune=tune, chains=chains, sampler=sampler, target_accept=target_accept, cores=cores,
                    seed=seed, flags={"low_rank": low_rank, "prior_only": prior_only, "dropna": dropna,
-                                     "progressbar": progressbar, "log_likelihood": log_likelihood})
+                                     "progressbar": progressbar})
+    if not (isinstance(log_likelihood, str) and log_likelihood == "auto" or isinstance(log_likelihood, (bool, np.bool_))):
+        raise SettingsError(f"log_likelihood must be 'auto', True or False; got {log_likelihood!r}.")
     if retry not in ("auto", True, False):
         raise SettingsError(f"retry must be 'auto', True or False; got {retry!r}.")
     seed = resolve_seed(seed)  # once: every attempt of the ladder uses the same, recorded seed
     spec = build_model(formula, data, family, link=link, priors=priors, dropna=dropna,
-                       parameterization=parameterization, fixed_design=fixed_design, weights=weights)
+                       parameterization=parameterization, fixed_design=fixed_design, weights=weights, dpars=dpars)
     if prior_only or retry is False:
         return sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                       target_accept=target_accept, low_rank=low_rank, prior_only=prior_only,
@@ -250,7 +266,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
                             log_likelihood=False)
         attempts.append(_attempt(result))
     result.attempts = attempts
-    if log_likelihood:
+    if keeps_log_likelihood(log_likelihood, result.spec.n_obs, chains, result.settings["draws"]):
         attach_log_likelihood(result.idata, result.spec.bambi_model)
     warn_if_failed(result.diagnostics, stacklevel=2)
     return result
@@ -285,6 +301,11 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
     and divergences that no term can be blamed for, keep their choice. (Flipping every term,
     the old last rung, turned hr_slopes' weakly informed slope SD centred and made it worse:
     R-hat 1.028 after 1.016, benchmarks/CONVERGENCE.md.) A correlated block moves as one.
+    A nested term sampled around its parent keeps that when the parent's SD mixes slowly too:
+    the slow direction is then the split of the variance between the two levels, which no
+    parameterisation of the nested term removes, and a non-centred one brings back the ridge
+    between parent and nested effects (grouseticks, broods in locations: 0 divergences
+    centred around the location, 106-1052 with the broods non-centred; issue 16).
 
     Examples
     --------
@@ -297,9 +318,14 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
     blocks = [list(b.term_names) for b in spec.formula.correlated_blocks]
     in_block = {name for block in blocks for name in block}
     units = blocks + [[name] for name in choice if name not in in_block]
+    around = {name: label[len("centred (around "):-1] for name, label in spec.parameterization.items()
+              if label.startswith("centred (around ") and label != "centred (around the intercept)"}
     for unit in units:
         unit = [name for name in unit if name in choice]
         if any(label.startswith(f"{name}_sigma") for name in unit for label in bad):
+            if len(unit) == 1 and unit[0] in around and any(label.startswith(f"{around[unit[0]]}_sigma")
+                                                            for label in bad):
+                continue  # the variance split between a nested term and its parent: keep the nesting
             wanted = "non-centred"
         elif any(label.startswith((f"{name}[", f"{name}_total[")) for name in unit for label in bad):
             wanted = "centred"
@@ -426,6 +452,56 @@ def attach_log_likelihood(idata, bm) -> None:
     drop_response_means(idata, bm)
 
 
+#: Most pointwise log-likelihood values (rows x chains x draws) ``log_likelihood="auto"`` stores: 800 MB.
+LOGLIK_STORE_MAX_CELLS = 100_000_000
+
+
+def keeps_log_likelihood(setting, rows: int, chains: int, draws: int) -> bool:
+    """Whether a fit stores its pointwise log-likelihood (``fit(..., log_likelihood=setting)``).
+
+    Examples
+    --------
+    >>> keeps_log_likelihood("auto", 8_525, 4, 1000), keeps_log_likelihood("auto", 73_421, 4, 1000)
+    (True, False)
+    >>> keeps_log_likelihood(True, 73_421, 4, 1000)
+    True
+    """
+    if isinstance(setting, str) and setting == "auto":
+        return rows * chains * draws <= LOGLIK_STORE_MAX_CELLS
+    return bool(setting)
+
+
+def log_likelihood_totals(idata, bm) -> xr.Dataset:
+    """Each draw's log-likelihood summed over the rows (weighted), dims ``chain, draw``.
+
+    What power-scaling sensitivity needs (priorsense scales the likelihood by a power of its
+    total), computed block by block from the model's graph without the rows x draws array;
+    where that graph cannot be used (censored models), from the pointwise values.
+
+    Examples
+    --------
+    >>> log_likelihood_totals(fit.idata, fit.spec.bambi_model)["y"].dims  # doctest: +SKIP
+    ('chain', 'draw')
+    """
+    from bambi.utils import get_aliased_name
+
+    from bayesglmm.loglik import pointwise_log_likelihood, sampled_intercepts
+
+    posterior = idata["posterior"].to_dataset()
+    with compile_flags():
+        out = pointwise_log_likelihood(bm.backend.model, sampled_intercepts(bm, posterior),
+                                       get_aliased_name(bm.response_term),
+                                       row_weights=getattr(bm.backend, "weights", None), total=True)
+    if out is not None:
+        return out
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        add_log_likelihood(tree, bm)
+    pointwise = tree["log_likelihood"].to_dataset()
+    return pointwise.map(lambda v: v.sum([d for d in v.dims if d not in ("chain", "draw")]))
+
+
 def drop_response_means(idata, bm) -> None:
     """Remove the per-row means (``p``, ``mu``) that Bambi's log-likelihood leaves in the posterior.
 
@@ -517,7 +593,7 @@ def resolve_seed(seed) -> int:
 def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,
            seed: int | None = None, sampler: Sampler = "nutpie", target_accept: float | None = None,
            low_rank: bool | None = None, prior_only: bool = False, progressbar: bool | None = None,
-           log_likelihood: bool = True) -> Fit:
+           log_likelihood: bool | str = "auto") -> Fit:
     """Sample a built model (the second step of :func:`fit`); arguments as :func:`fit`'s.
 
     The draws come from :mod:`bayesglmm.engine`, which compiles the spec's model once (with
@@ -548,7 +624,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     start = time.perf_counter()
     idata = finish(spec, engine.draw(compiled, run), seconds=time.perf_counter() - start)
     check_complete(idata, draws, chains)
-    if log_likelihood:  # the engine's draws hold no per-row means to drop
+    if keeps_log_likelihood(log_likelihood, spec.n_obs, chains, draws):  # no per-row means to drop here
         attach_log_likelihood(idata, bm)
     diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)

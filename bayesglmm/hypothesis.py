@@ -234,9 +234,12 @@ def coefficient_draws(fit) -> dict:
     >>> list(coefficient_draws(fit))  # doctest: +SKIP
     ['Intercept', 'treat[drug]']
     """
+    from bayesglmm.dpars import coefficient_names, dpars_of
+
     spec, ds = fit.spec, fit.draws
     comp = _parent(spec)
     names = (["Intercept"] if comp.intercept_term is not None else []) + list(comp.common_terms)
+    names += list(coefficient_names(spec.bambi_model, dpars_of(spec)))  # sigma ~ x: sigma_Intercept, sigma_x
     out = {}
     for name in names:
         da = ds[name].transpose("chain", "draw", ...)

@@ -114,9 +114,12 @@ def _distribution_variance(spec, ds, total_group_var) -> tuple[np.ndarray | floa
     The family computes it (:meth:`bayesglmm.families.Family.icc_residual_variance`) and
     raises FamilyError, saying why, where the ICC is not defined.
     """
+    from bayesglmm.dpars import refuse_varying_residual
+
     def fixed_mean():  # mean over the fit's rows, offsets included
         return fixed_predictor(spec, ds).mean(axis=1)
 
+    refuse_varying_residual(spec, "The ICC")  # sigma ~ x: no single residual variance
     return spec.family.icc_residual_variance(spec.link, ds, fixed_mean, total_group_var)
 
 

@@ -412,6 +412,7 @@ def _spec_json(fit) -> dict:
             # what was asked for: "auto" rebuilds the same choice from the same data and priors
             "fixed_design": spec.fixed_design if spec.fixed_design_reason == "requested" else "auto",
             **({"weights": spec.weights} if getattr(spec, "weights", None) else {}),  # a column of the saved frame
+            **({"dpars": dict(spec.dpars)} if getattr(spec, "dpars", None) else {}),  # sigma ~ x: checked again on load
         },
         "settings": _plain(dict(fit.settings), "the fit's settings"),
         "attempts": _plain(list(fit.attempts), "the fit's attempts"),
@@ -1079,7 +1080,8 @@ def load(path, *, key=None):
         warnings.filterwarnings("ignore", category=UserWarning, module="bambi")
         spec = build_model(model["formula"], frame, model["family"], link=model["link"], priors=priors or None,
                            parameterization=model["parameterization"] or "auto",
-                           fixed_design=model.get("fixed_design", "auto"), weights=model.get("weights"))
+                           fixed_design=model.get("fixed_design", "auto"), weights=model.get("weights"),
+                           dpars=model.get("dpars"))
     spec.data.notes = list(data["notes"])
     spec.data.dropped_rows = list(data["dropped_rows"])
     diagnostics = diagnose(idata) if "posterior" in idata.children and "sample_stats" in idata.children else None

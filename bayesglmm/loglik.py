@@ -99,19 +99,32 @@ def sampled_intercepts(bm, posterior: xr.Dataset) -> xr.Dataset:
         if not (spec.intercept_term and spec.common_terms and bm.center_predictors):
             continue
         means = component.design_matrix_without_intercept.mean(0)
-        coefs = np.concatenate([posterior[get_aliased_name(t)].transpose("chain", "draw", ...).values.reshape(
-            posterior.sizes["chain"], posterior.sizes["draw"], -1) for t in spec.common_terms.values()], axis=-1)
         name = get_aliased_name(spec.intercept_term)
-        out[name] = posterior[name] + xr.DataArray(coefs @ means, dims=("chain", "draw"))
+        keep = set(posterior[name].dims)  # chain, draw and (categorical) the category dimension
+        shift, start = 0, 0
+        for term in spec.common_terms.values():
+            coef = posterior[get_aliased_name(term)]
+            width = 1 if term.data.ndim == 1 else term.data.shape[1]
+            columns = [d for d in coef.dims if d not in keep]  # the term's column dimension, if any
+            if columns:
+                shift = shift + (coef * xr.DataArray(means[start:start + width], dims=columns)).sum(columns)
+            else:
+                shift = shift + coef * means[start]
+            start += width
+        out[name] = posterior[name] + shift
     return out
 
 
-def pointwise_log_likelihood(model, posterior: xr.Dataset, name: str) -> xr.Dataset | None:
+def pointwise_log_likelihood(model, posterior: xr.Dataset, name: str, *,
+                             row_weights: np.ndarray | None = None, total: bool = False) -> xr.Dataset | None:
     """``/log_likelihood`` of the model's own rows for every draw of ``posterior``, or None.
 
     ``posterior`` holds the parameters as the graph uses them (:func:`sampled_intercepts`).
     None when :func:`log_likelihood_function` cannot build the function from the stored
-    variables. The values are those of the sampled model's observed variable.
+    variables. The values are those of the sampled model's observed variable, times
+    ``row_weights`` (one per row) when given. With ``total=True`` only each draw's sum over
+    the rows is kept, block by block (dims ``chain, draw``): what power-scaling sensitivity
+    needs, without the rows x draws array (2.3 GB for 73,000 rows x 4,000 draws).
 
     Examples
     --------
@@ -132,15 +145,24 @@ def pointwise_log_likelihood(model, posterior: xr.Dataset, name: str) -> xr.Data
             return None  # the stored draws do not have the graph's shape: Bambi's computation instead
         arrays.append(value.values.reshape(n, *value.shape[2:]))
     first = np.asarray(fn(*(a[:1] for a in arrays))[0] if batched else fn(*(a[0] for a in arrays)))
-    out = np.empty((n,) + first.shape, dtype=first.dtype)
+    weights = None if row_weights is None else \
+        np.asarray(row_weights, dtype=float).reshape((-1,) + (1,) * (first.ndim - 1))
+
+    def finish(values):  # a block (draws, rows, ...) -> what is kept of it
+        values = values if weights is None else values * weights
+        return values.reshape(len(values), -1).sum(axis=1) if total else values
+
+    out = np.empty((n,) if total else (n,) + first.shape, dtype=first.dtype)
     if batched:  # blocks of draws: bounded intermediates, few calls
         step = max(1, BLOCK_CELLS // max(first.size, 1))
         for start in range(0, n, step):
-            out[start:start + step] = fn(*(a[start:start + step] for a in arrays))
+            out[start:start + step] = finish(np.asarray(fn(*(a[start:start + step] for a in arrays))))
     else:
         for i in range(n):
-            out[i] = fn(*(a[i] for a in arrays))
+            out[i] = finish(np.asarray(fn(*(a[i] for a in arrays)))[None])[0]
+    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    if total:
+        return xr.Dataset({name: (["chain", "draw"], out.reshape(chains, draws))}, coords=coords)
     out = out.reshape((chains, draws) + first.shape)
     dims = ["chain", "draw"] + ["__obs__" if i == 0 else f"{name}_dim_{i}" for i in range(first.ndim)]
-    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values, "__obs__": np.arange(first.shape[0])}
-    return xr.Dataset({name: (dims, out)}, coords=coords)
+    return xr.Dataset({name: (dims, out)}, coords={**coords, "__obs__": np.arange(first.shape[0])})

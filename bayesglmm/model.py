@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from bayesglmm import bambi_speedups, censoring, formulae_speedups
-from bayesglmm.backend import GLMMBackend, intercept_absorber, parent_levels, qr_applicable
+from bayesglmm import dpars as dpar_tools
+from bayesglmm.backend import (GLMMBackend, intercept_absorber, nested_parent, nesting_depth, parent_levels,
+                               qr_applicable)
 from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsError
 from bayesglmm.families import Family, get_family
 from bayesglmm.request import ModelRequest
@@ -69,6 +71,9 @@ class ModelSpec:
         This process's compiled forms of the model (:func:`bayesglmm.engine.compiled_for`).
     weights : str or None
         The column of observation (frequency) weights, kept in ``data.frame``; None without.
+    dpars : dict
+        Family parameter -> the right side of its own formula (``{"sigma": "x"}``); empty
+        when every family parameter is one constant (:mod:`bayesglmm.dpars`).
     """
 
     formula: ParsedFormula
@@ -86,6 +91,7 @@ class ModelSpec:
     request: ModelRequest | None = None
     compiled: dict = field(default_factory=dict, repr=False, compare=False)
     weights: str | None = None
+    dpars: dict = field(default_factory=dict)
 
     @property
     def weight_values(self) -> np.ndarray | None:
@@ -148,12 +154,22 @@ class ModelSpec:
 
     def prior_table(self) -> pd.DataFrame:
         """One row per term: the prior and whether it is the default or the user's."""
+        from bayesglmm.dpars import coefficient_names
+
         centred = self.centred_parameters
+        aux = coefficient_names(self.bambi_model, self.dpars)
         rows = [
             {"term": name, "source": self.prior_sources.get(name, "default"),
-             "prior": describe(prior) + (" at the means of the fixed-effect columns" if name in centred else "")}
+             "prior": describe(prior) + (" at the means of the fixed-effect columns" if name in centred else "")
+             + (f" on the {self.family.dpar_links[aux[name][0]]} scale of {aux[name][0]}" if name in aux else "")}
             for name, prior in self.priors.items()
         ]
+        if self.family.per_category_predictor:  # one coefficient (group SD) per non-reference category
+            labels = self.family.category_labels(self.data.frame[self.formula.response])
+            terms = self.bambi_model.parameters[self.bambi_model.family.likelihood.parent].terms
+            for row in rows:
+                if row["term"] in terms:
+                    row["prior"] += f", per category ({', '.join(labels[1:])}; reference {labels[0]})"
         for factor, eta in self.lkj_eta.items():
             rows.append({"term": f"{factor}_corr", "prior": f"LKJCorr(eta={eta:g})",
                          "source": self.prior_sources.get(f"{factor}_corr", "default")})
@@ -179,6 +195,12 @@ def _response_arrays(pd_frame: pd.DataFrame, pf: ParsedFormula, family: Family):
 # effect beside an observation-level effect (score 3.6: its between-level SD estimate
 # includes the observation-level noise) failed centred (R-hat 1.014, ESS
 # 247, a divergence) and converged non-centred (ESS 454-646).
+# Nesting found in the data counts as written nesting (issue 16): lme4's grouseticks,
+# (1|BROOD) + (1|INDEX) + (1|LOCATION) with every brood in one location, was scored as
+# three crossed factors (location 20.9 and brood 9.6, both centred around zero: location
+# SD bulk ESS 8-140 at the first attempt, 0 of 10 seeds converged after the ladder); as
+# nested terms the location's score (1.15, its broods' spread counted as noise) makes it
+# non-centred and the broods (5.5) are sampled around their location (10 of 10 converged).
 CENTRED_MIN_SCORE = 5.0
 
 Parameterization = Literal["auto", "centred", "non-centred"]
@@ -230,20 +252,28 @@ def level_information(term, family: str | Family, y, trials=None, exposure=None,
     row_info = family.row_information(y, trials) / family.information_scale(y, index, n_levels)
     info = np.bincount(index, weights=row_info, minlength=n_levels)
     means = family.level_means(y, trials, exposure, index, n_levels)
-    if parent_index is not None:
-        # A nested level's mean holds its parent's effect too (a doctor's, its hospital's):
-        # measure the spread of the nested levels around their parents.
-        n_parents = int(parent_index.max()) + 1
-        parent_means = family.level_means(y, trials, exposure, parent_index, n_parents)
-        means = means - parent_means[parent_levels(index, parent_index)]
     noise = 1.0 / info
     if child is not None:
         # A parent's level mean also averages its nested levels' effects (a hospital's
-        # mean, its doctors'): their variance over the number of nested levels is noise.
+        # mean, its doctors'; a brood's, its observation-level effects): their variance over
+        # the number of nested levels is noise.
         child_sd, child_index = child
         children = np.bincount(np.unique(np.c_[index, child_index], axis=0)[:, 0], minlength=n_levels)
         noise = noise + child_sd**2 / np.maximum(children, 1)
-    between = max(float(np.var(means, ddof=1)) - float(np.mean(noise)), 0.0) if n_levels > 1 else 0.0
+    if parent_index is not None:
+        # A nested level's mean holds its parent's effect too (a doctor's, its hospital's):
+        # measure the spread of the nested levels around their siblings' mean, pooled over
+        # the parents with two or more (a parent's only level says nothing of the spread:
+        # counting it as a zero deviation cut grouseticks' brood SD estimate from 1.02 to 0.71).
+        parent_of = parent_levels(index, parent_index)
+        siblings = np.bincount(parent_of)
+        sibling_mean = np.bincount(parent_of, weights=means) / np.maximum(siblings, 1)
+        shared = siblings[parent_of] > 1
+        df = float(np.sum(siblings[siblings > 1] - 1))
+        within = float(np.sum((means - sibling_mean[parent_of])[shared] ** 2)) / df if df else 0.0
+        between = max(within - float(np.mean(noise[shared])), 0.0) if df else 0.0
+    else:
+        between = max(float(np.var(means, ddof=1)) - float(np.mean(noise)), 0.0) if n_levels > 1 else 0.0
     median_info = float(np.median(1.0 / noise))  # the information the level's mean carries
     return LevelInformation(round(median_info, 3), round(between**0.5, 3), round(median_info * between, 3))
 
@@ -263,8 +293,10 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
         parent = f"{expr}|{factor.rsplit(':', 1)[0]}" if ":" in factor else None
         if parent in terms:
             parents[name] = parent
+        elif nested_parent(name, terms) is not None:  # nesting found in the data: (1|brood) + (1|location)
+            parents[name] = nested_parent(name, terms)
     # Nested (child) terms first: a parent's estimate needs its child's spread.
-    for name in sorted(terms, key=lambda n: -n.count(":")):
+    for name in sorted(terms, key=lambda n: (-nesting_depth(n, terms), -n.count(":"))):
         term = terms[name]
         parent = parents.get(name)
         child = next(((info[c].between_sd, terms[c].group_index) for c, p in parents.items() if p == name), None)
@@ -427,7 +459,7 @@ def _correlate_factor_blocks(pf: ParsedFormula, bm) -> ParsedFormula:
 def build_model(formula: str, data, family: str = "gaussian", *, link: str | None = None,
                 priors: dict | None = None, dropna: bool = False,
                 parameterization: Parameterization | dict = "auto", fixed_design: str = "auto",
-                weights: str | None = None) -> ModelSpec:
+                weights: str | None = None, dpars: dict | None = None) -> ModelSpec:
     """Check the inputs, set the priors and build the PyMC model; sample nothing.
 
     Parameters
@@ -453,7 +485,10 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         Of the group effects, for all terms or per term (``{"1|g": "centred"}``). "auto"
         picks centred for a group intercept when (median information per level) x
         (estimated between-level variance) >= ``CENTRED_MIN_SCORE`` (5); slopes and
-        correlated blocks are non-centred.
+        correlated blocks are non-centred. A centred intercept nested in another, written
+        ``(1|a/b)`` or found in the data (``(1|b) + (1|a)`` with every level of b in one
+        level of a: :func:`bayesglmm.backend.nested_parent`), is sampled around its
+        parent's effect (label ``"centred (around 1|a)"``); the model is the same.
     fixed_design : {"auto", "qr", "plain"}
         How the sampler sees the fixed effects. "auto" (default) samples them on the QR
         decomposition of the centred design, which makes their posterior close to
@@ -468,6 +503,13 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         three identical rows. Numbers, finite and non-negative, not all zero (DataError
         naming the column, value and row otherwise). The pointwise log-likelihood stored for
         LOO is the weighted one (see :func:`bayesglmm.fit.add_log_likelihood`).
+    dpars : dict, optional
+        Family parameter -> its own formula (brms's ``bf(y ~ x, sigma ~ x)``, glmmTMB's
+        ``dispformula``/``ziformula``): ``{"sigma": "~ x"}`` for the gaussian, Student-t or
+        lognormal residual SD (log link), ``{"psi": "~ x"}`` for the zero-inflated and hurdle
+        families' probability of the count process (logit link). Fixed effects only; the
+        same allow-list of calls as ``formula``. The coefficients are ``sigma_Intercept``,
+        ``sigma_x`` (priors by those names; defaults in :mod:`bayesglmm.dpars`).
 
     Returns
     -------
@@ -480,6 +522,10 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     >>> spec = build_model("p(y, n) ~ 1 + (1|g)", df, family="binomial")
     >>> spec.link, spec.n_obs
     ('logit', 4)
+    >>> het = pd.DataFrame({"y": [1.0, 2.5, 0.3, 4.1, 2.2, 0.9], "x": [0.0, 1.0, 0.0, 2.0, 1.0, 0.5]})
+    >>> spec = build_model("y ~ x", het, dpars={"sigma": "~ x"})  # log(sigma) = a + b x
+    >>> spec.dpars, [t for t in spec.prior_table()["term"] if t.startswith("sigma_")]
+    ({'sigma': 'x'}, ['sigma_Intercept', 'sigma_x'])
     """
     fam = get_family(family)
     link = fam.check_link(link)
@@ -488,6 +534,10 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
 
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     pf = parse_formula(formula, data.columns)
+    dpars = dpar_tools.normalise_dpars(dpars, fam, data.columns)
+    if dpars:  # the auxiliary formulas' columns are checked, converted and kept with the model frame
+        extra = [c for c in dpar_tools.dpar_columns(dpars, data.columns) if c not in pf.columns]
+        pf = dataclasses.replace(pf, columns=tuple(pf.columns) + tuple(extra))
     if fam.needs_trials and pf.trials is None:
         raise FormulaError(f"A binomial model's response is written p(successes, trials), e.g. 'p(y, n) ~ x'; got {formula!r}.")
     no_weight = []
@@ -512,7 +562,9 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         warnings.filterwarnings("ignore", category=FutureWarning)
         try:
             with formulae_speedups.patched():  # grouping factors as level codes, in this model only
-                bm = bmb.Model(pf.bambi, _text_as_categories(prepared.frame), family=fam.bambi_name, link=link,
+                model_formula = bmb.Formula(pf.bambi, *dpar_tools.bambi_formulas(dpars, data.columns)) if dpars \
+                    else pf.bambi
+                bm = bmb.Model(model_formula, _text_as_categories(prepared.frame), family=fam.bambi_name, link=link,
                                dropna=False)
         except (ValueError, TypeError, KeyError) as err:
             raise FormulaError(f"Bambi could not build {formula!r} with family {fam.name!r}: {err}") from err
@@ -520,6 +572,13 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         bm.family.likelihood.dist = fam.likelihood_dist()
     censoring.attach_log_likelihood(bm)  # censored rows: log S(t) in the stored log-likelihood, as in sampling
     pf = _correlate_factor_blocks(pf, bm)
+    if fam.per_category_predictor and pf.correlated_blocks:
+        block = pf.correlated_blocks[0]
+        raise FormulaError(
+            f"({block.lhs} | {block.factor}) is a correlated block, which the {fam.name} family does not take: "
+            "each non-reference category has its own linear predictor, and Bambi 0.21 gives the group effects of "
+            f"each category independent normal priors. Write ({block.lhs} || {block.factor}) for independent "
+            "effects (one SD per term and category).")
     if priors is not None and not isinstance(priors, dict):  # dict() would read a list of pairs silently
         raise PriorError(f"priors must be a dict of term -> bg.Prior, e.g. {{'x': bg.Prior('Normal', mu=0, sigma=1)}}; "
                          f"got {type(priors).__name__}.")
@@ -535,11 +594,13 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
             raise PriorError(f"{key!r} takes the LKJ shape eta > 0 (a number or bg.Prior('LKJCorr', eta=2)); got {value!r}.")
         etas[factor] = float(eta)
 
-    check_prior_names(user, valid_prior_names(bm, pf.blocks))
+    aux_names = dpar_tools.coefficient_names(bm, dpars)
+    check_prior_names(user, [n for n in valid_prior_names(bm, pf.blocks) if n not in dpars] + list(aux_names))
     check_prior_values(user)
     check_prior_shapes(user, bm)
     y, trials = _response_arrays(prepared.frame, pf, fam)
-    defaults = default_priors(bm, fam, link, y, trials)
+    defaults = {name: prior for name, prior in default_priors(bm, fam, link, y, trials).items() if name not in dpars}
+    defaults.update(dpar_tools.default_priors(bm, fam, y, dpars))
     chosen = {**defaults, **user}
     if isinstance(parameterization, dict):
         unknown = [k for k in parameterization if k not in bm.parameters[bm.family.likelihood.parent].group_specific_terms]
@@ -548,37 +609,52 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     labels, info = _set_parameterization(bm, chosen, pf, fam, y, trials, parameterization, user)
     if fam.can_separate:
         _warn_separation(bm, y, trials, chosen)
-    bm.set_priors(priors=chosen)
-    _label_intercept_absorber(bm, pf, labels)
+    bm.set_priors(priors=dpar_tools.nest_priors(chosen, aux_names))
+    if fam.per_category_predictor:  # Bambi's own group effects (bayesglmm.backend): none centred around another
+        labels = {name: label.split(" (")[0] for name, label in labels.items()}
+    else:
+        _label_intercept_absorber(bm, pf, labels)
     sources = {name: ("user" if name in user or f"{name}_corr" in (priors or {}) else "default") for name in chosen}
     for factor in etas:
         sources[f"{factor}_corr"] = "user" if f"{factor}_corr" in (priors or {}) else "default"
     # Family parameters that keep Bambi's default (gaussian sigma, negative binomial alpha).
     for name, comp in bm.parameters.items():
-        if name != bm.family.likelihood.parent and name not in chosen and hasattr(comp, "prior"):
+        if name != bm.family.likelihood.parent and name not in chosen and name not in dpars and hasattr(comp, "prior"):
             chosen[name] = comp.prior
             sources[name] = "default"
-    design, reason = _fixed_design(bm, fixed_design, centred=bool(fam.intercept_parameters))
-    bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values, intercept_parameters=fam.intercept_parameters)
+    design, reason = _fixed_design(bm, fixed_design, centred=bool(fam.intercept_parameters),
+                                   per_category=fam.per_category_predictor)
+    bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values, intercept_parameters=fam.intercept_parameters,
+                             per_category=fam.per_category_predictor)
     bm.backend.build(bm)
     bm.built = True
     bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only
     request = ModelRequest(formula, fam.name, link, dict(priors or {}), bool(dropna),
-                           copy.deepcopy(parameterization), fixed_design, weights)
+                           copy.deepcopy(parameterization), fixed_design, weights, dict(dpars))
     return ModelSpec(pf, fam, link, prepared, bm, chosen, sources, etas, labels, info, design, reason, request,
-                     weights=weights)
+                     weights=weights, dpars=dict(dpars))
 
 
-def _fixed_design(bm, wanted: str, centred: bool = False) -> tuple[str, str]:
+#: Why a family with one linear predictor per category (categorical) samples Bambi's plain design.
+PER_CATEGORY_DESIGN = ("QR not used: one linear predictor per non-reference category (coefficients with a category "
+                       "dimension); the QR parameterisation is written for a single linear predictor")
+
+
+def _fixed_design(bm, wanted: str, centred: bool = False, per_category: bool = False) -> tuple[str, str]:
     """``("qr" or "plain", reason)`` for the model's fixed effects.
 
     The design is checked as the backend uses it: centred where there is an intercept or
-    a family parameter in its place (``centred``).
+    a family parameter in its place (``centred``). A family with one linear predictor per
+    category (``per_category``) takes the plain design (:data:`PER_CATEGORY_DESIGN`).
     """
     if wanted not in ("auto", "qr", "plain"):
         raise SettingsError(f"fixed_design must be 'auto', 'qr' or 'plain'; got {wanted!r}.")
     if wanted == "plain":
         return "plain", "requested"
+    if per_category:
+        if wanted == "qr":
+            raise SettingsError(f"fixed_design='qr' is not possible here: {PER_CATEGORY_DESIGN[len('QR not used: '):]}.")
+        return "plain", PER_CATEGORY_DESIGN
     comp = bm.parameters[bm.family.likelihood.parent]
     terms = comp.common_terms
     if not terms:

@@ -207,7 +207,7 @@ def _predictive_figure(fit, yrep, kind, *, source: str, group, hue, prob, stats,
     if kind == "bars":
         table = checks.category_counts(fit, yrep=yrep, prob=prob, max_bars=max_bars)
         _draw_bars(ax, table, what, prob, _response_label(fit))
-        per = "category" if fit.spec.family.response in ("binary", "ordinal") else "value or bin"
+        per = "category" if fit.spec.family.response in ("binary", "ordinal", "nominal") else "value or bin"
         ax.set_title(f"{label}: rows per {per}\n{formula}")
     elif kind == "groups":
         table = checks.group_intervals(fit, group, yrep=yrep, prob=prob)
@@ -569,6 +569,8 @@ def plot_prior_posterior(fit, var_names: Sequence[str] | None = None, *, draws: 
 
 
 def _trace_variables(fit, var_names):
+    from bayesglmm.dpars import coefficient_names, dpars_of
+
     draws = fit.draws
     if var_names is None:
         bm = fit.spec.bambi_model
@@ -576,6 +578,7 @@ def _trace_variables(fit, var_names):
         names = (["Intercept"] if comp.intercept_term is not None else []) + list(comp.common_terms)
         names += [f"{t}_sigma" for t in comp.group_specific_terms]
         names += [n for n in bm.parameters if n != bm.family.likelihood.parent]
+        names += list(coefficient_names(bm, dpars_of(fit.spec)))  # sigma ~ x: its coefficients
         names += [str(v) for v in draws.data_vars if str(v).endswith("_corr")]
     else:
         names = list(var_names)

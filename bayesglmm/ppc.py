@@ -35,8 +35,9 @@ STATISTICS = {
     "trials": ("mean", "sd", "zeros", "min", "max"),
     "binary": ("mean",),
     "ordinal": ("mean", "sd"),
+    "nominal": ("shares",),
 }
-_ALL_STATISTICS = ("mean", "sd", "zeros", "min", "max")
+_ALL_STATISTICS = ("mean", "sd", "zeros", "min", "max", "shares")
 
 
 def _mid_p(rep: np.ndarray, obs) -> float:
@@ -106,6 +107,11 @@ def _group_means(fit, raw: np.ndarray, labels: pd.Categorical) -> np.ndarray:
     return (_scale(fit, raw) @ onehot) / onehot.sum(axis=0)
 
 
+def _category_labels(fit) -> list[str]:
+    """The response's categories in code order (categorical responses)."""
+    return fit.spec.family.category_labels(fit.spec.data.frame[fit.spec.formula.response])
+
+
 def _default_statistics(fit, stats):
     """``stats``, or the family's own choice (:meth:`bayesglmm.families.Family.ppc_statistics`) when None."""
     return fit.spec.family.ppc_statistics() if stats is None else stats
@@ -148,16 +154,26 @@ def replicated_statistics(fit, stats: Sequence | None = None, by_group=None, *,
             if stat not in STATISTICS[kind]:
                 skipped.append(stat)
                 continue
+            if stat == "shares":  # one statistic per category: the share of rows in it
+                for k, label in enumerate(_category_labels(fit)):
+                    rows.append({"statistic": f"share {label}", "group": "", "level": "",
+                                 "observed": float((obs_raw[0] == k).mean()), "replicated": (rep_raw == k).mean(axis=1)})
+                continue
             fn = _stat_fn(fit, stat)
             name, obs_v, rep_v = stat, float(fn(obs_raw, obs_scaled)[0]), fn(rep_raw, rep_scaled)
         rows.append({"statistic": name, "group": "", "level": "", "observed": obs_v, "replicated": rep_v})
     if by_group is not None:
         group, labels = _group_labels(fit, by_group)
-        obs_g, rep_g = _group_means(fit, obs_raw, labels)[0], _group_means(fit, rep_raw, labels)
-        stat_name = "proportion" if kind in ("trials", "binary") else "mean"
-        for j, level in enumerate(labels.categories):
-            rows.append({"statistic": stat_name, "group": group, "level": str(level),
-                         "observed": float(obs_g[j]), "replicated": rep_g[:, j]})
+        if "shares" in STATISTICS[kind]:  # each group's share of each category
+            parts = [(f"share {label}", (obs_raw == k).astype(float), (rep_raw == k).astype(float))
+                     for k, label in enumerate(_category_labels(fit))]
+        else:
+            parts = [("proportion" if kind in ("trials", "binary") else "mean", obs_raw, rep_raw)]
+        for stat_name, obs_part, rep_part in parts:
+            obs_g, rep_g = _group_means(fit, obs_part, labels)[0], _group_means(fit, rep_part, labels)
+            for j, level in enumerate(labels.categories):
+                rows.append({"statistic": stat_name, "group": group, "level": str(level),
+                             "observed": float(obs_g[j]), "replicated": rep_g[:, j]})
     table = pd.DataFrame(rows, columns=["statistic", "group", "level", "observed", "replicated"])
     table.attrs["skipped"] = skipped
     return table
@@ -179,7 +195,10 @@ def ppc_pvalues(fit, stats: Sequence | None = None, by_group=None, *, prob: floa
         counts / zero successes), ``"min"``, ``"max"``, or functions of a 1-d array of the
         response (on the proportion scale for ``p(y, n)``). For ``p(y, n)`` the mean is the
         pooled proportion ``sum(y) / sum(n)`` and the others use the row proportions
-        ``y / n``; ordinal responses use the category numbers 1..K. Statistics that carry no
+        ``y / n``; ordinal responses use the category numbers 1..K. ``"shares"`` (the
+        categorical family's default) is one statistic per category, ``share k``: the share
+        of rows in category k (with ``by_group``, each group's share of each category);
+        functions get a categorical response's codes 0..K-1. Statistics that carry no
         information for the response are skipped and listed in ``attrs["skipped"]``:
         ``zeros`` except for counts and ``p(y, n)``; all but ``mean`` for a binary response
         (its SD, share of zeros and maximum follow from the mean); ``zeros``, ``min`` and

@@ -22,7 +22,7 @@ def _bins(fit, obs: np.ndarray, max_bars: int):
     kind = fit.spec.family.response
     if kind == "binary":
         return ["0", "1"], lambda v: np.clip(v.astype(int), 0, 1)
-    if kind == "ordinal":
+    if kind in ("ordinal", "nominal"):
         cats = [str(c) for c in fit.spec.data.frame[fit.spec.formula.response].cat.categories]
         return cats, lambda v: np.clip(v.astype(int), 0, len(cats) - 1)
     if kind == "trials":

@@ -36,7 +36,11 @@ processed in chunks, so 4000 draws of the 8525-row course data fit in memory.
 Ordinal (cumulative) models take ``scale="probability"``: the family computes P(y = k) per
 draw from the linear predictor and the cut-points
 (:meth:`~bayesglmm.families.base.Family.category_probabilities`; for ``marginal``, averaged
-over the group effects), and the table has one mean and interval per category.
+over the group effects), and the table has one mean and interval per category. The
+categorical family (one linear predictor per non-reference category) takes
+``scale="probability"`` (the softmax of the category predictors) or ``scale="link"`` (the
+log-odds of each category against the reference): each category's predictor is computed
+from the draws of that category (Bambi's ``{response}_reduced_dim``) as above.
 """
 
 from __future__ import annotations
@@ -507,9 +511,15 @@ def _marginal_mean(eta: np.ndarray, var: np.ndarray, link: str) -> np.ndarray:
     return out
 
 
-def _family_params(spec, ds, idx):
-    """The family's parameters besides the linear predictor, for its ``simulate``."""
-    return spec.family.parameter_draws(ds, idx)
+def _family_params(spec, ds, idx, frame=None):
+    """The family's parameters besides the linear predictor, for its ``simulate``.
+
+    A parameter with its own formula (``sigma ~ x``) is (samples, rows) for the rows of
+    ``frame`` (:func:`bayesglmm.dpars.parameter_draws`); the others (samples, width).
+    """
+    from bayesglmm.dpars import parameter_draws
+
+    return parameter_draws(spec, ds, idx, frame)
 
 
 def _check_args(fit, kind, scale, prob):
@@ -527,19 +537,32 @@ def _compute(fit, nd: _NewData, kind: str, scale: str, idx, rng, predictive: boo
     spec = fit.spec
     link = spec.link
     g, g_inv = spec.family.link_function(link), spec.family.inverse_link(link)
-    plan = _plan(fit, nd, kind, idx, rng)
+    dim = _category_dim(spec)
+    if dim is None:
+        plans = [_plan(fit, nd, kind, idx, rng)]
+    else:  # one linear predictor per non-reference category: each from the draws of its own category
+        plans = [_plan(_Draws(spec, fit.draws.isel({dim: j})), nd, kind, idx, rng) for j in range(fit.draws.sizes[dim])]
+    plan = plans[0]
     own_mean = scale == "response" and bool(spec.family.mean_parameters)  # zero-inflated, hurdle, lognormal
-    categories = scale == "probability"  # ordinal: P(y = k) per category, from the family
-    params = _family_params(spec, fit.draws, idx) if predictive or own_mean or categories else {}
+    categories = scale == "probability"  # ordinal, categorical: P(y = k) per category, from the family
+    all_params = _family_params(spec, fit.draws, idx, nd.frame) if predictive or own_mean or categories else {}
+    varying = set(getattr(spec, "dpars", None) or ())  # (samples, rows): sliced with the rows of each chunk
     simulate = predictive and scale == "response" and spec.family.can_simulate(nd.trials)
-    size = max(1, _CHUNK_ELEMENTS // max(plan.s, 1))
+    size = max(1, _CHUNK_ELEMENTS // max(plan.s * len(plans), 1))
     for start in range(0, len(nd.frame), size):
         rows = slice(start, min(start + size, len(nd.frame)))
-        eta, var = _linear_chunk(plan, rows)
+        if dim is None:
+            eta, var = _linear_chunk(plan, rows)
+        else:  # (samples, rows, K - 1): the last axis is the category
+            eta, var = (np.stack(part, axis=-1) for part in zip(*(_linear_chunk(p, rows) for p in plans)))
+        params = {k: (v[:, rows] if k in varying else v) for k, v in all_params.items()}
         out = {}
         if categories:  # (samples, rows, K), averaged over the group part for the marginal kind
             out["probability"] = spec.family.category_probabilities(
                 eta, params, link=link, var=var if kind == "marginal" else None)
+        elif dim is not None:  # the link scale of each category: log-odds against the reference
+            out["mean"] = g(spec.family.category_probabilities(eta, params, link=link, var=var)) \
+                if kind == "marginal" else eta
         elif own_mean:  # the family's expected response (averaged over var for the marginal kind)
             out["mean"] = spec.family.response_mean(eta, params, link=link, var=var)
         elif kind == "marginal":
@@ -552,6 +575,11 @@ def _compute(fit, nd: _NewData, kind: str, scale: str, idx, rng, predictive: boo
             trials = None if nd.trials is None else nd.trials[rows]
             out["predictive"] = spec.family.simulate(eta_new, params, link=link, trials=trials, rng=rng)
         yield rows, out
+
+
+def _category_dim(spec) -> str | None:
+    """The draws' category dimension of a family with one linear predictor per category, else None."""
+    return spec.family.predictor_dim(spec.formula.response)
 
 
 def _collect(chunks) -> dict:
@@ -604,6 +632,8 @@ def predict_draws(fit, data=None, *, kind: str = "conditional", scale: str = "re
     coords = {"row": np.arange(len(nd.frame))}
     if scale == "probability":
         coords["category"] = _categories(fit)
+    elif _category_dim(fit.spec) is not None:  # link scale: the non-reference categories
+        coords["category"] = _categories(fit)[1:]
     ds = xr.Dataset({k: (("sample", "row", "category")[: v.ndim], v) for k, v in res.items()}, coords=coords)
     ds.attrs.update(kind=kind, scale=scale)
     return ds
@@ -673,7 +703,7 @@ def simulate_response(spec, draws: xr.Dataset, *, rng=None, raw: bool = False) -
     source = _Draws(spec, draws)
     nd = _prepare(source, None, "conditional", need_trials=False)
     eta = _collect(_compute(source, nd, "conditional", "link", None, rng, predictive=False))["mean"]
-    params = spec.family.parameter_draws(draws)
+    params = _family_params(spec, draws, None)  # a parameter with its own formula (sigma ~ x): per row
     y = spec.family.simulate(eta, params, link=spec.link, trials=nd.trials, rng=rng)
     return eta, y
 
@@ -701,9 +731,12 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
         ``response``: the expected response (a probability for bernoulli and binomial, an
         expected count for poisson, including the row's exposure); ``link``: the linear
         predictor (for ``marginal``, the link of the population-averaged mean);
-        ``probability`` (ordinal models only): the probability of each category, P(y = k),
-        computed by the family from the linear predictor and the cut-points (for
-        ``marginal``, averaged over the group effects: population-averaged shares).
+        ``probability`` (ordinal and categorical models only): the probability of each
+        category, P(y = k), computed by the family from the linear predictor and the
+        cut-points, or the softmax of the categorical model's per-category predictors (for
+        ``marginal``, averaged over the group effects: population-averaged shares). A
+        categorical model's ``link`` scale is the log-odds of each non-reference category
+        against the reference, columns ``log-odds(k vs ref)`` with their intervals.
     prob : float
         Probability of the equal-tailed intervals.
     draws : int, optional
@@ -747,6 +780,8 @@ def predict(fit, data=None, *, kind: str = "conditional", scale: str = "response
     chunks = _compute(fit, nd, kind, scale, idx, rng, predictive=True)
     if scale == "probability":
         return _category_table(fit, nd, chunks, kind, prob)
+    if _category_dim(fit.spec) is not None:  # link scale, one linear predictor per non-reference category
+        return _category_table(fit, nd, chunks, kind, prob, link=True)
     n = len(nd.frame)
     stats_ = {c: np.full(n, np.nan) for c in ("mean", "median", "lower", "upper", "pred_lower", "pred_upper")}
     q = [(1 - prob) / 2, (1 + prob) / 2]
@@ -778,22 +813,30 @@ def _categories(fit) -> list[str]:
     return fit.spec.family.category_labels(fit.spec.data.frame[fit.spec.formula.response])
 
 
-def _category_table(fit, nd: _NewData, chunks, kind: str, prob: float) -> pd.DataFrame:
-    """Posterior mean and equal-tailed interval of P(y = k), one column triple per category."""
+def _category_table(fit, nd: _NewData, chunks, kind: str, prob: float, link: bool = False) -> pd.DataFrame:
+    """Posterior mean and equal-tailed interval of P(y = k), one column triple per category.
+
+    With ``link=True`` (a categorical model's link scale) the columns are the log-odds of
+    each non-reference category against the reference, ``log-odds(k vs ref)``.
+    """
     labels = _categories(fit)
+    names = [f"P({label})" for label in labels]
+    if link:
+        labels = labels[1:]
+        names = [f"log-odds({label} vs {_categories(fit)[0]})" for label in labels]
     n, k = len(nd.frame), len(labels)
     mean, lower, upper = (np.full((n, k), np.nan) for _ in range(3))
     q = [(1 - prob) / 2, (1 + prob) / 2]
     for rows, res in chunks:
-        p = res["probability"]  # (samples, rows, K)
+        p = res["mean" if link else "probability"]  # (samples, rows, K) or (samples, rows, K - 1)
         mean[rows] = p.mean(axis=0)
         lower[rows], upper[rows] = np.quantile(p, q, axis=0)
     out = nd.original.copy()
-    for j, label in enumerate(labels):
-        out[f"P({label})"] = mean[:, j]
-        out[f"P({label}) lower"] = lower[:, j]
-        out[f"P({label}) upper"] = upper[:, j]
-    out.attrs.update(kind=kind, scale="probability", prob=prob, categories=labels)
+    for j, name in enumerate(names):
+        out[name] = mean[:, j]
+        out[f"{name} lower"] = lower[:, j]
+        out[f"{name} upper"] = upper[:, j]
+    out.attrs.update(kind=kind, scale="link" if link else "probability", prob=prob, categories=labels)
     return out
 
 

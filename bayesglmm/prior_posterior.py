@@ -25,8 +25,9 @@ def variance_components(fit) -> list[str]:
     ['1|centre_sigma']
     """
     names = [f"{t}_sigma" for t in _group_terms(fit)]
-    if fit.spec.family.residual_sd is not None:  # gaussian's sigma
-        names.append(fit.spec.family.residual_sd)
+    residual = fit.spec.family.residual_sd  # gaussian's sigma, unless it has its own formula (sigma ~ x)
+    if residual is not None and residual not in (getattr(fit.spec, "dpars", None) or {}):
+        names.append(residual)
     return names
 
 

@@ -32,6 +32,10 @@ precision kappa            mean and variance of the (row) proportions
 zero-inflation / hurdle    Beta(1 + 2q, 1 + 2(1 - q)), q the moment estimate of
 psi (P(count process) /    the count share (zero-inflated) or the share of
 P(y > 0))                  positive counts (hurdle)
+own formula of a family    intercept Normal(link(m), 2.5), m = sd(y) for sigma
+parameter (``dpars``:      (sd(log y) lognormal), the count share or share of
+sigma ~ x, psi ~ x), on    positive counts for psi; column j Normal(0, 2.5 /
+its log / logit scale      sd(x_j)) (:mod:`bayesglmm.dpars`)
 =========================  ====================================================
 
 The moment estimates above ignore the predictors and groups, so they understate the
@@ -120,6 +124,9 @@ def check_finite_design(bmb_model) -> None:
     parts += [("predictor term", name, term.data) for name, term in comp.common_terms.items()]
     parts += [("offset", name, term.data) for name, term in comp.offset_terms.items()]
     parts += [("group-level term", name, term.predictor) for name, term in comp.group_specific_terms.items()]
+    for name, other in bmb_model.parameters.items():  # auxiliary formulas (sigma ~ x, bayesglmm.dpars)
+        if other is not comp and hasattr(other, "common_terms"):
+            parts += [("predictor term", term.name, term.data) for term in other.common_terms.values()]
     index = bmb_model.data.index
     for what, name, values in parts:
         try:

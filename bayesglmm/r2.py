@@ -111,9 +111,11 @@ def nakagawa_draws(fit) -> tuple[np.ndarray, np.ndarray, str]:
     --------
     >>> marginal, conditional, what = nakagawa_draws(fit)  # doctest: +SKIP
     """
+    from bayesglmm.dpars import refuse_varying_residual
     from bayesglmm.predict import fixed_predictor
 
     spec, ds = fit.spec, fit.draws
+    refuse_varying_residual(spec, "Nakagawa's R²")  # sigma ~ x: no single residual variance
     fixed_var = fixed_predictor(spec, ds, offset=False).var(axis=1)
     _, group_var = _group_variances(spec, ds)
     dist, what = spec.family.icc_residual_variance(
@@ -238,6 +240,10 @@ def r2(fit, *, prob: float = 0.95, interval: Interval = "eti", loo: bool = True,
     if not 0 < prob < 1:
         raise SettingsError(f"prob must be between 0 and 1 (e.g. 0.95); got {prob!r}.")
     spec = fit.spec
+    if spec.family.per_category_predictor:
+        raise FamilyError(f"R² is not defined for the {spec.family.name} family: its response has no numeric scale "
+                          "(no expected value of y to explain) and no single latent residual variance (one linear "
+                          "predictor per non-reference category). Compare models with loo() instead.")
     draws, notes = {}, []
     y, _ = _response(spec)
     mu = None

@@ -36,6 +36,9 @@ class ModelRequest:
         ``"auto"``, ``"qr"`` or ``"plain"``.
     weights : str or None
         Column of observation (frequency) weights; None for none.
+    dpars : dict
+        Family parameter -> its own formula's right side (``{"sigma": "x"}``,
+        :mod:`bayesglmm.dpars`); empty when every family parameter is one constant.
 
     Examples
     --------
@@ -52,6 +55,7 @@ class ModelRequest:
     parameterization: str | dict = "auto"
     fixed_design: str = "auto"
     weights: str | None = None
+    dpars: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> ModelRequest:
         """A copy with ``changes`` (field name -> value).
@@ -74,7 +78,8 @@ class ModelRequest:
 
         return build_model(self.formula, data, self.family, link=self.link, priors=(dict(self.priors) if isinstance(self.priors, dict) else self.priors) or None,
                            dropna=self.dropna, parameterization=self.parameterization,
-                           fixed_design=self.fixed_design, weights=self.weights)
+                           fixed_design=self.fixed_design, weights=self.weights,
+                           dpars=dict(self.dpars) or None)
 
     def key(self) -> str:
         """A stable text of every field (for hashing a batch recipe).
@@ -86,6 +91,7 @@ class ModelRequest:
         """
         fields = dataclasses.asdict(self)
         fields["priors"] = sorted(self.priors.items(), key=str)
+        fields["dpars"] = sorted(self.dpars.items())
         if isinstance(self.parameterization, dict):
             fields["parameterization"] = sorted(self.parameterization.items())
         return repr(sorted(fields.items(), key=str))

@@ -256,6 +256,11 @@ class Fit:
             "Formula": spec.formula.original,
             "Observations": spec.n_obs,
         }
+        if getattr(spec, "dpars", None):
+            from bayesglmm.dpars import describe_dpars
+
+            header["Distributional formulas"] = (describe_dpars(spec) + "; coefficients in the family parameters "
+                                                 "table, on that link scale")
         if getattr(spec, "weights", None):
             w = spec.weight_values
             header["Weights"] = (f"column {spec.weights!r}, frequency weights (each row's log-likelihood times its "
@@ -275,6 +280,11 @@ class Fit:
             f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
             f"sampler {s.get('sampler')}, seed {s.get('seed')}"
         )
+        if not self.prior_only and "log_likelihood" not in self.idata.children:
+            rows_draws = spec.n_obs * s.get("chains", 0) * s.get("draws", 0)
+            header["Log-likelihood"] = (f"not stored ({spec.n_obs:,} rows x {s.get('chains')} x {s.get('draws')} draws, "
+                                        f"{rows_draws * 8 / 1e9:.1f} GB); bg.compare() computes it when it needs it, "
+                                        "fit(..., log_likelihood=True) stores it")
         if len(self.attempts) > 1:
             header["Attempts"] = "; ".join(
                 f"{i}: tune {a['tune']}, draws {a['draws']}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
@@ -309,8 +319,6 @@ class Fit:
     def _summary_sensitivity(self) -> tuple[pd.DataFrame | None, str]:
         if self.prior_only:
             return None, "not computed for prior draws."
-        if "log_likelihood" not in self.idata.children:
-            return None, "not computed (the fit has no log-likelihood: fit.sensitivity() computes both)."
         return self.sensitivity(), ""
 
 

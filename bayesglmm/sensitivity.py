@@ -68,10 +68,13 @@ def top_level_variables(spec) -> list[str]:
 
 def reported_variables(spec, posterior) -> list[str]:
     """The posterior variables the summary reports: fixed effects, family parameters, SDs, correlations."""
+    from bayesglmm.dpars import coefficient_names, dpars_of
+
     bm = spec.bambi_model
     parent = bm.parameters[bm.family.likelihood.parent]
     names = (["Intercept"] if parent.intercept_term is not None else []) + list(parent.common_terms)
     names += [name for name in bm.parameters if name != bm.family.likelihood.parent]
+    names += list(coefficient_names(bm, dpars_of(spec)))  # sigma_Intercept, sigma_x (bayesglmm.dpars)
     names += [f"{term}_sigma" for term in parent.group_specific_terms]
     names += [str(v) for v in posterior.data_vars if str(v).endswith("_corr")]
     return [name for name in names if name in posterior.data_vars]
@@ -127,7 +130,9 @@ def sensitivity(fit, *, threshold: float = THRESHOLD) -> pd.DataFrame:
     One row per parameter element, labelled as the summary's ``label`` column:
     ``prior`` and ``likelihood`` (the power-scaling distances), ``diagnosis``
     (``"ok"``, ``"prior-data conflict"`` or ``"prior-dominated"``) and ``advice``.
-    A fit made with ``log_likelihood=False`` gets its log-likelihood computed first.
+    A fit stored without its pointwise log-likelihood (``log_likelihood=False``, or "auto"
+    on large data) gets each draw's total computed (:func:`bayesglmm.fit.log_likelihood_totals`);
+    the fit is left as it was.
 
     Examples
     --------
@@ -136,7 +141,7 @@ def sensitivity(fit, *, threshold: float = THRESHOLD) -> pd.DataFrame:
     """
     from arviz_stats import psense
 
-    from bayesglmm.fit import attach_log_likelihood
+    from bayesglmm.fit import log_likelihood_totals
 
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
             or not threshold > 0:
@@ -144,11 +149,11 @@ def sensitivity(fit, *, threshold: float = THRESHOLD) -> pd.DataFrame:
     if fit.prior_only:
         raise NoPosteriorError("Prior sensitivity needs posterior draws; this fit holds prior draws only.")
     idata = fit.idata
-    if "log_likelihood" not in idata.children:
-        attach_log_likelihood(idata, fit.spec.bambi_model)
     posterior = idata["posterior"].to_dataset()
     names = reported_variables(fit.spec, posterior)
     data = idata.copy()
+    if "log_likelihood" not in idata.children:  # priorsense scales the total: no rows x draws array needed
+        data["log_likelihood"] = log_likelihood_totals(idata, fit.spec.bambi_model)
     data["log_prior"] = _log_prior(fit.spec, idata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -100,12 +100,21 @@ def fixef_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval = "
 
 
 def family_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval = "eti") -> pd.DataFrame:
-    """Family parameters other than the mean: residual SD, dispersion, ordinal cut-points."""
+    """Family parameters other than the mean: residual SD, dispersion, ordinal cut-points.
+
+    A parameter with its own formula (``dpars={"sigma": "~ x"}``) is reported by its
+    coefficients on its link scale (``sigma_Intercept``, ``sigma_x``; :mod:`bayesglmm.dpars`).
+    """
+    from bayesglmm.dpars import coefficient_names, dpars_of
+
     bm = spec.bambi_model
     rows = []
     for name in bm.parameters:
         if name == bm.family.likelihood.parent or name not in draws:
             continue
+        for suffix, _, values in _elements(draws[name]):
+            rows.append({"parameter": name + suffix, "label": name + suffix, **describe_draws(values, prob, interval)})
+    for name in coefficient_names(bm, dpars_of(spec)):
         for suffix, _, values in _elements(draws[name]):
             rows.append({"parameter": name + suffix, "label": name + suffix, **describe_draws(values, prob, interval)})
     return _with_diagnostics(rows, diagnostics).set_index("parameter") if rows else pd.DataFrame(columns=STAT_COLUMNS)
@@ -140,7 +149,7 @@ def varcorr_table(spec, draws, diagnostics=None, prob=0.95, interval: Interval =
                          "kind": "cor",
                          "label": f"{var}[{labels[i]}, {labels[j]}]", **describe_draws(values, prob, interval)})
     residual = spec.family.residual_sd  # gaussian's sigma; None when the family has no residual SD
-    if residual is not None and residual in draws:
+    if residual is not None and residual in draws and draws[residual].ndim == 2:  # not one that varies by row
         rows.append({"group": "Residual", "effect": "", "kind": "sd", "label": residual,
                      **describe_draws(draws[residual].values, prob, interval)})
     cols = ["group", "effect", "kind", "label", *STAT_COLUMNS]

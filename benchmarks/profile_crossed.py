@@ -1,6 +1,7 @@
 """Where the time of a crossed gaussian fit goes: cProfile of one ``bg.fit`` with the defaults (issue 20).
 
-Run: ``.venv/bin/python benchmarks/profile_crossed.py [--rows 20000]`` (prints wall time, convergence,
+Run: ``.venv/bin/python benchmarks/profile_crossed.py [--rows 20000] [--log-likelihood auto|true|false]``
+(prints wall time of the fit and its summary, convergence,
 peak RSS and the 45 most expensive calls by cumulative time; writes nothing).
 
 Simulated data: ``rows`` rows, 800 students crossed with 300 instructors, one standard-normal
@@ -23,6 +24,8 @@ import bayesglmm as bg
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--log-likelihood", choices=["auto", "true", "false"], default="auto",
+                        help="fit(..., log_likelihood=...): 'true' stores the rows x draws values whatever their size")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(1)
@@ -33,10 +36,13 @@ def main() -> None:
     profile = cProfile.Profile()
     start = time.time()
     profile.enable()
-    fit = bg.fit("y ~ x + (1|s) + (1|d)", df, "gaussian", seed=1, progressbar=False)
+    log_likelihood = {"auto": "auto", "true": True, "false": False}[args.log_likelihood]
+    fit = bg.fit("y ~ x + (1|s) + (1|d)", df, "gaussian", seed=1, progressbar=False, log_likelihood=log_likelihood)
+    header = str(fit.summary()).splitlines()  # the prior sensitivity too: what a user sees
     profile.disable()
     print(f"wall {time.time() - start:.1f} s, converged {fit.ok}, attempts {len(fit.attempts) or 1}, "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print("\n".join(line for line in header if line.startswith(("Log-likelihood", "Prior sensitivity"))))
     pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
 
 

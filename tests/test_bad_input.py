@@ -999,6 +999,37 @@ class CLICase:
     xfail: str | None = None
 
 
+CASES += [
+    # -- the categorical family and distributional formulas (dpars) -----------------------------------------
+    Case("categorical-two-categories", "a categorical response with two categories",
+         (F, edit(y=list("abababab")), "categorical"), error=DataError,
+         names=("'y'", "2 categories", "at least 3", "bernoulli")),
+    Case("categorical-continuous-response", "a measurement given to the categorical family",
+         (F, edit(y=[0.5, 1.5, 2.25, 3.5, 0.75, 1.25, 2.5, 3.0]), "categorical"), error=DataError,
+         names=("'y'", "categorical", "gaussian")),
+    Case("categorical-correlated-block", "(1 + x | g) with the categorical family",
+         ("y ~ x + (1 + x|g)", edit(y=list("abcabcab")), "categorical"), error=FormulaError,
+         names=("(1 + x | g)", "categorical", "(1 + x || g)")),
+    Case("dpars-not-a-dict", "dpars given as a list",
+         (F, edit(y=base()["x"]), "gaussian"), {"dpars": ["sigma ~ x"]}, error=FormulaError,
+         names=("dpars", "dict", "list")),
+    Case("dpars-unknown-parameter", "a sigma formula for a poisson model",
+         (COUNTS, base(), "poisson"), {"dpars": {"sigma": "~ x"}}, error=FormulaError,
+         names=("poisson", "'sigma'", "gaussian (sigma)")),
+    Case("dpars-brms-zi", "brms's zi (= 1 - psi) given for a zero-inflated model",
+         (COUNTS, base(), "zero_inflated_poisson"), {"dpars": {"zi": "~ x"}}, error=FormulaError,
+         names=("'zi'", "psi = 1 - zi", "opposite sign")),
+    Case("dpars-group-term", "a group term in a sigma formula",
+         (F, edit(y=base()["x"]), "gaussian"), {"dpars": {"sigma": "~ x + (1|g)"}}, error=FormulaError,
+         names=("(1|g)", "fixed effects only")),
+    Case("dpars-calls-code", "a call outside the allowed transforms in a sigma formula",
+         (F, edit(y=base()["x"]), "gaussian"), {"dpars": {"sigma": "~ eval(x)"}}, error=FormulaError,
+         names=("dpars['sigma']", "'eval'", "not an allowed")),
+    Case("dpars-unknown-column", "a sigma formula naming a column the data lack",
+         (F, edit(y=base()["x"]), "gaussian"), {"dpars": {"sigma": "~ z"}}, error=FormulaError,
+         names=("'z'", "not in the data")),
+]
+
 CLI_FILES = {"dup.csv": DUPLICATE_HEADER, "big.csv": "y,x,g\n1,0.1,a\n2e300,0.2,a\n3,0.3,b\n4,0.4,b\n"}
 
 

@@ -73,3 +73,26 @@ def test_a_model_whose_stored_draws_miss_a_parameter_gets_none():
     assert log_likelihood_function(model, []) is None  # mu is not stored: the graph still draws it
     post = xr.Dataset({"other": (("chain", "draw"), np.zeros((1, 2)))})
     assert pointwise_log_likelihood(model, post, "y") is None
+
+
+def test_auto_leaves_a_large_log_likelihood_out_and_sensitivity_needs_only_totals(monkeypatch):
+    """log_likelihood="auto" above the limit stores nothing; each draw's total equals the rows' sum, weighted too."""
+    formula, data = CASES["gaussian"]
+    data = data.assign(w=np.tile([1.0, 2.0, 3.0], N // 3))
+    settings = dict(seed=3, chains=2, draws=60, tune=100, retry=False, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stored = bg.fit(formula, data, "gaussian", weights="w", **settings)
+        monkeypatch.setattr(fit_module, "LOGLIK_STORE_MAX_CELLS", N * 2 * 60 - 1)  # one value too many
+        lean = bg.fit(formula, data, "gaussian", weights="w", **settings)
+    assert "log_likelihood" in stored.idata.children and "log_likelihood" not in lean.idata.children
+    assert "not stored" in str(lean.summary()) and "Log-likelihood" not in str(stored.summary())
+    pointwise = stored.idata["log_likelihood"]["y"]
+    totals = fit_module.log_likelihood_totals(lean.idata, lean.spec.bambi_model)["y"]
+    assert totals.dims == ("chain", "draw")
+    np.testing.assert_allclose(totals.values, pointwise.sum("__obs__").values, rtol=1e-10)
+    unweighted = pointwise.values / data["w"].to_numpy()
+    assert not np.allclose(totals.values, unweighted.sum(-1))  # the weights are in the totals
+    np.testing.assert_allclose(lean.sensitivity()[["prior", "likelihood"]].to_numpy(),
+                               stored.sensitivity()[["prior", "likelihood"]].to_numpy(), rtol=1e-8)
+    assert "log_likelihood" not in lean.idata.children  # the fit is left as it was

@@ -11,7 +11,7 @@ Examples
 >>> get_family("Poisson").ratio_label["log"]
 'rate ratio'
 >>> list(FAMILIES)
-['gaussian', 'bernoulli', 'binomial', 'poisson', 'negativebinomial', 'cumulative', 'student_t', 'gamma', 'lognormal', 'beta', 'zero_inflated_poisson', 'zero_inflated_negativebinomial', 'hurdle_poisson', 'hurdle_negativebinomial', 'beta_binomial', 'weibull', 'exponential', 'sratio']
+['gaussian', 'bernoulli', 'binomial', 'poisson', 'negativebinomial', 'cumulative', 'student_t', 'gamma', 'lognormal', 'beta', 'zero_inflated_poisson', 'zero_inflated_negativebinomial', 'hurdle_poisson', 'hurdle_negativebinomial', 'beta_binomial', 'weibull', 'exponential', 'sratio', 'categorical']
 """
 
 from __future__ import annotations
@@ -38,13 +38,15 @@ from bayesglmm.families.beta_binomial import BetaBinomial
 from bayesglmm.families.weibull import Weibull
 from bayesglmm.families.exponential import Exponential
 from bayesglmm.families.sratio import StoppingRatio
+from bayesglmm.families.categorical import Categorical
 
 #: Name -> family object, in the order the documentation lists them.
 FAMILIES: dict[str, Family] = {
     fam.name: fam
     for fam in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial(), Cumulative(), StudentT(),
                 Gamma(), LogNormal(), Beta(), ZeroInflatedPoisson(), ZeroInflatedNegativeBinomial(),
-                HurdlePoisson(), HurdleNegativeBinomial(), BetaBinomial(), Weibull(), Exponential(), StoppingRatio())
+                HurdlePoisson(), HurdleNegativeBinomial(), BetaBinomial(), Weibull(), Exponential(), StoppingRatio(),
+                Categorical())
 }
 
 
@@ -72,7 +74,7 @@ def get_family(name) -> Family:
     >>> get_family("possion")
     Traceback (most recent call last):
     ...
-    bayesglmm.errors.FamilyError: Unknown family 'possion'. Did you mean 'poisson'? Families: gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative, student_t, gamma, lognormal, beta, zero_inflated_poisson, zero_inflated_negativebinomial, hurdle_poisson, hurdle_negativebinomial, beta_binomial, weibull, exponential, sratio.
+    bayesglmm.errors.FamilyError: Unknown family 'possion'. Did you mean 'poisson'? Families: gaussian, bernoulli, binomial, poisson, negativebinomial, cumulative, student_t, gamma, lognormal, beta, zero_inflated_poisson, zero_inflated_negativebinomial, hurdle_poisson, hurdle_negativebinomial, beta_binomial, weibull, exponential, sratio, categorical.
     """
     if isinstance(name, Family):
         return name
@@ -87,4 +89,4 @@ def get_family(name) -> Family:
 __all__ = ["FAMILIES", "LINKS", "Family", "FamilyError", "get_family", "link_functions",
            "Gaussian", "Bernoulli", "Binomial", "Poisson", "NegativeBinomial", "Cumulative", "StudentT",
            "Gamma", "LogNormal", "Beta", "ZeroInflatedPoisson", "ZeroInflatedNegativeBinomial", "HurdlePoisson",
-           "HurdleNegativeBinomial", "BetaBinomial", "Weibull", "Exponential"]
+           "HurdleNegativeBinomial", "BetaBinomial", "Weibull", "Exponential", "Categorical"]

@@ -88,8 +88,8 @@ class Family(ABC):
         Other names :func:`bayesglmm.families.get_family` accepts.
     response : str
         The kind of response: ``"real"``, ``"binary"``, ``"count"``, ``"trials"``
-        (successes out of trials, ``p(y, n)``) or ``"ordinal"``; plots and PPC tables pick
-        their layout by it.
+        (successes out of trials, ``p(y, n)``), ``"ordinal"`` or ``"nominal"`` (unordered
+        categories); plots and PPC tables pick their layout by it.
     ratio_label : dict
         Link -> name of ``exp(coefficient)`` (``"odds ratio"`` for logit); links without
         an entry have no ratio.
@@ -120,6 +120,17 @@ class Family(ABC):
         The response may be right-censored, ``censored(time, status)`` (Bambi's
         ``pm.Censored`` likelihood: a censored row contributes ``log S(t)``); see
         :mod:`bayesglmm.censoring`.
+    per_category_predictor : bool
+        One linear predictor per non-reference category (the categorical family): Bambi
+        gives every coefficient and group effect a category dimension
+        (:meth:`predictor_dim`), and the linear predictor is (samples, rows, K - 1). The
+        QR design, correlated blocks and the centring of group intercepts around the
+        intercept are written for one linear predictor and are not used (see
+        :func:`bayesglmm.model.build_model`).
+    dpar_links : dict
+        Parameter -> link of the parameters that may take their own formula
+        (``dpars={"sigma": "~ x"}``, :mod:`bayesglmm.dpars`): gaussian's ``{"sigma": "log"}``,
+        the zero-inflated and hurdle families' ``{"psi": "logit"}``; empty for none.
     """
 
     name: str = ""
@@ -137,6 +148,15 @@ class Family(ABC):
     refused_links: dict = {}
     intercept_parameters: tuple[str, ...] = ()
     censorable: bool = False
+    per_category_predictor: bool = False
+    dpar_links: dict = {}
+
+    def dpar_location(self, name: str, y) -> float:
+        """A moment estimate of parameter ``name`` (on its own scale): where its formula's intercept prior is centred.
+
+        Only for the parameters of :attr:`dpar_links` (see :mod:`bayesglmm.dpars`).
+        """
+        raise FamilyError(f"The {self.name} family has no parameter {name!r} that can take a formula.")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, links={self.links!r})"
@@ -213,6 +233,17 @@ class Family(ABC):
         3.2899
         """
         return _THRESHOLD_VARIANCE.get(link, (None,))[0]
+
+    def predictor_dim(self, response_name: str) -> str | None:
+        """Bambi's name of the category dimension of the linear predictor, None for one predictor.
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> get_family("poisson").predictor_dim("y") is None, get_family("categorical").predictor_dim("y")
+        (True, 'y_reduced_dim')
+        """
+        return None
 
     def ratio_name(self, link: str) -> str | None:
         """Name of ``exp(coefficient)`` with this link (``"odds ratio"``), None when it has none."""

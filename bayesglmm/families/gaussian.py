@@ -46,6 +46,13 @@ class Gaussian(Family):
     aux_parameters = ("sigma",)
     residual_sd = "sigma"
     discrete = False
+    dpar_links = {"sigma": "log"}
+
+    def dpar_location(self, name, y) -> float:
+        """``sigma ~ x``: its intercept's prior is centred at the log of :meth:`response_scale` (``sd(y)``)."""
+        if name != "sigma":
+            return super().dpar_location(name, y)
+        return self.response_scale(y)
 
     def check_response(self, frame, pf):
         check_real_response(frame, pf.response)

@@ -128,6 +128,14 @@ class HurdlePoisson(Poisson):
     def icc_residual_variance(self, link, draws, fixed_mean, total_group_var):
         raise no_icc(self, NO_ICC_MIXTURE)
 
+    dpar_links = {"psi": "logit"}
+
+    def dpar_location(self, name, y) -> float:
+        """``psi ~ x``: its intercept's prior is centred at the logit of the share of positive counts."""
+        if name != "psi":
+            return super().dpar_location(name, y)
+        return float(np.clip(np.mean(np.asarray(y, dtype=float) > 0), 0.05, 0.95))
+
     def _zero_probability(self, mu, params):
         """P(count = 0) of the untruncated count distribution."""
         return np.exp(-mu)

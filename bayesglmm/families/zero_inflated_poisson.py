@@ -120,6 +120,14 @@ class ZeroInflatedPoisson(Poisson):
     def icc_residual_variance(self, link, draws, fixed_mean, total_group_var):
         raise no_icc(self, NO_ICC_MIXTURE)
 
+    dpar_links = {"psi": "logit"}
+
+    def dpar_location(self, name, y) -> float:
+        """``psi ~ x``: its intercept's prior is centred at the logit of :meth:`count_share`."""
+        if name != "psi":
+            return super().dpar_location(name, y)
+        return self.count_share(y)
+
     def mean_given(self, mu, params):
         return params["psi"] * mu
 
