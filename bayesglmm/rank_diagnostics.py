@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, special, stats
 
+from bayesglmm.errors import SettingsError
+
 #: Blom's offset for the normal scores of ranks (as ArviZ and Stan).
 BLOM_C = 3 / 8
 #: Scalars per block: about 100 MB of working arrays at 4 x 1000 draws.
@@ -134,7 +136,7 @@ def rank_diagnostics(draws: np.ndarray, tail_prob: float | None = None) -> dict[
     """
     draws = np.asarray(draws, dtype=float)
     if draws.ndim != 3:
-        raise ValueError(f"draws must be (chains, draws, k), got shape {draws.shape}")
+        raise SettingsError(f"draws must be an array (chains, draws, k); got shape {draws.shape}.")
     chains, n, k = draws.shape
     if tail_prob is None:
         from arviz_base import rcParams
