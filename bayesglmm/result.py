@@ -268,6 +268,12 @@ class Fit:
         if groups:
             header["Groups"] = ", ".join(f"{g} ({n} levels)" for g, n in groups.items())
             header["Group effects"] = ", ".join(f"{t} {p}" for t, p in spec.parameterization.items())
+            from bayesglmm.backend import AT_MEAN_SUFFIX
+
+            shifted = [v.name for v in spec.pymc_model.free_RVs if v.name.endswith(AT_MEAN_SUFFIX)]
+            if shifted:  # bayesglmm.backend.build_intercept_at_mean: the same model, other coordinates
+                header["Group effects"] += (f"; {shifted[0][: -len(AT_MEAN_SUFFIX)]} sampled at the mean of the "
+                                            "non-centred intercepts' contribution (same model)")
         if spec.fixed_design == "qr":
             header["Fixed effects"] = "sampled on the QR decomposition of the centred design, reported on your scale"
         elif spec.fixed_design_reason not in ("", "no fixed-effect columns besides the intercept"):

@@ -221,12 +221,12 @@ def _ranked_names(spec) -> list[str]:
     zero predictors instead of those sampled at the columns' means). Group levels,
     their offsets and correlations are not ranked.
     """
-    from bayesglmm.backend import CENTRED_SUFFIX, QR_NAME
+    from bayesglmm.backend import AT_MEAN_SUFFIX, CENTRED_SUFFIX, QR_NAME
 
     model = spec.pymc_model
     component = spec.bambi_model.parameters[spec.bambi_model.family.likelihood.parent]
     groups = component.group_specific_terms
-    names = []
+    names, intercept = [], None
     for rv in model.free_RVs:
         name = rv.name
         if name.endswith("_offset") or name in groups or name.endswith("_corr"):
@@ -235,8 +235,13 @@ def _ranked_names(spec) -> list[str]:
             names.extend(component.common_terms)
         elif name.endswith(CENTRED_SUFFIX) and name[: -len(CENTRED_SUFFIX)] in model.named_vars:
             names.append(name[: -len(CENTRED_SUFFIX)])  # cut-points: ranked as reported, at zero predictors
+        elif name.endswith(AT_MEAN_SUFFIX) and name[: -len(AT_MEAN_SUFFIX)] in model.named_vars:
+            intercept = name[: -len(AT_MEAN_SUFFIX)]  # the intercept, ranked as reported, where it would be
         else:
             names.append(name)
+    if intercept is not None:
+        first = next((i for i, n in enumerate(names) if n in component.common_terms or n.endswith("_sigma")), len(names))
+        names.insert(first, intercept)
     return names
 
 

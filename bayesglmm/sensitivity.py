@@ -83,6 +83,7 @@ def reported_variables(spec, posterior) -> list[str]:
 def _log_prior(spec, idata):
     import pymc as pm
 
+    from bayesglmm.backend import AT_MEAN_SUFFIX
     from bayesglmm.engine import compile_flags
 
     model = spec.bambi_model.backend.model
@@ -96,6 +97,12 @@ def _log_prior(spec, idata):
             shape = tuple(shapes[rv.name])
             zeros = np.zeros((posterior.sizes["chain"], posterior.sizes["draw"], *shape))
             posterior[rv.name] = (("chain", "draw", *(f"{rv.name}_dim_{i}" for i in range(len(shape)))), zeros)
+    # An intercept sampled at the mean linear predictor (bayesglmm.backend.build_intercept_at_mean)
+    # has its prior at Intercept_at_mean - shift: with the offsets at zero the shift is zero,
+    # so Intercept_at_mean takes the intercept's values and its log prior is the intercept's.
+    for name in names:
+        if name.endswith(AT_MEAN_SUFFIX) and name[: -len(AT_MEAN_SUFFIX)] in posterior.data_vars:
+            posterior[name] = posterior[name[: -len(AT_MEAN_SUFFIX)]]
     with compile_flags(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pm.stats.compute_log_prior(xr.DataTree.from_dict({"posterior": posterior}), var_names=names,

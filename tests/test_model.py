@@ -162,3 +162,33 @@ def test_nested_intercept_centred_around_its_parent_has_the_same_log_density(mon
         shifted["1|a_total"] = point["Intercept"] + point["1|a"]
         shifted["1|a:b_total"] = shifted["1|a_total"][parent_of] + point["1|a:b"]
         assert float(logp_new(shifted)) == pytest.approx(float(logp_old(point)), abs=1e-9)
+
+
+def test_intercept_sampled_at_the_mean_has_the_same_log_density(monkeypatch):
+    """y ~ x + (1|g) non-centred samples a = Intercept + mean(sd * z[g]) (issue 16): a shift with unit
+    Jacobian, so the same density at matched points; an observation-level term is left out."""
+    import bayesglmm.backend as backend
+
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(5), 30)
+    x = rng.normal(size=g.size)
+    df = pd.DataFrame({"y": rng.poisson(np.exp(1.0 + 0.3 * x + rng.normal(0, 0.4, 5)[g])), "x": x,
+                       "g": [f"g{i}" for i in g], "obs": [f"o{i}" for i in range(g.size)]})
+    new = bg.build_model("y ~ x + (1|g)", df, "poisson", parameterization="non-centred")
+    free = {v.name for v in new.pymc_model.free_RVs}
+    assert "Intercept_at_mean" in free and "Intercept" not in free and "Intercept" in new.pymc_model.named_vars
+    monkeypatch.setattr(backend, "mean_shifted_terms", lambda *args, **kwargs: [])
+    old = bg.build_model("y ~ x + (1|g)", df, "poisson", parameterization="non-centred")
+    assert "Intercept" in {v.name for v in old.pymc_model.free_RVs}
+    logp_new, logp_old = new.pymc_model.compile_logp(), old.pymc_model.compile_logp()
+    for _ in range(3):
+        point = old.pymc_model.initial_point()
+        point.update({"Intercept": rng.normal(), "1|g_offset": rng.normal(size=5),
+                      "1|g_sigma_log__": rng.normal(-1.0, 0.5)})
+        shifted = {k: v for k, v in point.items() if k != "Intercept"}
+        sd = np.exp(point["1|g_sigma_log__"])
+        shifted["Intercept_at_mean"] = point["Intercept"] + sd * point["1|g_offset"][g].mean()
+        assert float(logp_new(shifted)) == pytest.approx(float(logp_old(point)), abs=1e-9)
+    monkeypatch.undo()
+    obs = bg.build_model("y ~ x + (1|g) + (1|obs)", df, "poisson", parameterization="non-centred")
+    assert obs.bambi_model.backend.components["mu"].mean_shifted == ["1|g"]
