@@ -47,7 +47,6 @@ import datetime as dt
 import json
 import math
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,9 +57,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+import r_probe
 from bayesglmm.io import write_atomically
 
 HERE = Path(__file__).resolve().parent
+#: R packages the benchmark needs, and those whose versions its report records.
+R_PACKAGES = ('brms', 'lme4', 'ordinal', 'emmeans', 'performance')
+R_VERSIONS = ('brms', 'rstan', 'emmeans', 'performance', 'lme4', 'ordinal', 'posterior')
 R_SCRIPT = HERE / "r" / "answers.R"
 R_INSTALL = ("apt-get install -y r-base-core r-cran-lme4 r-cran-brms r-cran-emmeans r-cran-performance "
              "r-cran-ordinal r-cran-bh (then the Boost link described in ../shared/STACK.md)")
@@ -97,22 +100,13 @@ QUESTION = {
 
 # ----------------------------------------------------------------------------- R
 def r_status() -> str | None:
-    """None when Rscript and brms are usable, otherwise why not."""
-    if shutil.which("Rscript") is None:
-        return f"Rscript is not installed ({R_INSTALL})"
-    probe = subprocess.run(["Rscript", "-e", "for (p in c('brms','lme4','ordinal','emmeans','performance')) "
-                            "if (!requireNamespace(p, quietly=TRUE)) cat('missing', p, '\\n')"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0 or "missing" in probe.stdout:
-        return f"R packages missing: {probe.stdout.strip() or probe.stderr.strip()[-300:]} ({R_INSTALL})"
-    return None
+    """None when Rscript and the R packages this benchmark calls are usable, otherwise why not."""
+    return r_probe.r_status(R_PACKAGES, R_INSTALL)
 
 
 def r_versions() -> dict:
-    code = ("cat(R.version.string, '\\n'); for (p in c('brms','rstan','emmeans','performance','lme4','ordinal',"
-            "'posterior')) cat(p, as.character(packageVersion(p)), '\\n')")
-    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True).stdout.strip().splitlines()
-    return {"R": out[0].strip(), **{ln.split()[0]: ln.split()[1] for ln in out[1:] if len(ln.split()) == 2}}
+    """Versions of R and of the packages whose numbers the report shows."""
+    return r_probe.r_versions(R_VERSIONS)
 
 
 def export_r_data(name: str, tmp: Path) -> pd.DataFrame:

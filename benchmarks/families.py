@@ -39,7 +39,6 @@ import json
 import math
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,10 +50,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import r_probe
 from bayesglmm.io import write_atomically
 from bayesglmm.families import get_family
 
 HERE = Path(__file__).resolve().parent
+#: R packages the benchmark needs, and those whose versions its report records.
+R_PACKAGES = ('brms', 'glmmTMB', 'lme4', 'nlme', 'MASS', 'ordinal', 'AER', 'survival')
+R_VERSIONS = ('brms', 'rstan', 'glmmTMB')
 R_SCRIPT = HERE / "r" / "families.R"
 JSON = HERE / "families_results.json"
 MD = HERE / "FAMILIES.md"
@@ -207,35 +210,13 @@ SCALES = ("response", "link", "probability")
 
 # ----------------------------------------------------------------------------- R
 def r_status() -> str | None:
-    """None when Rscript, brms and glmmTMB are usable, otherwise why not.
-
-    Examples
-    --------
-    >>> r_status() is None or isinstance(r_status(), str)  # doctest: +SKIP
-    True
-    """
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed"
-    probe = subprocess.run(["Rscript", "-e", "for (p in c('brms','glmmTMB','lme4','nlme','MASS','ordinal','AER',"
-                            "'survival')) if (!requireNamespace(p, quietly=TRUE)) cat('missing', p, '\\n')"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0 or "missing" in probe.stdout:
-        return f"R packages missing: {probe.stdout.strip() or probe.stderr.strip()[-300:]}"
-    return None
+    """None when Rscript and the R packages this benchmark calls are usable, otherwise why not."""
+    return r_probe.r_status(R_PACKAGES)
 
 
 def r_versions() -> dict:
-    """Versions of R, brms, rstan and glmmTMB, for the report.
-
-    Examples
-    --------
-    >>> r_versions()["brms"]  # doctest: +SKIP
-    '2.18.0'
-    """
-    code = ("cat(R.version.string, '\\n'); for (p in c('brms','rstan','glmmTMB')) "
-            "cat(p, as.character(packageVersion(p)), '\\n')")
-    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True).stdout.strip().splitlines()
-    return {"R": out[0].strip(), **{ln.split()[0]: ln.split()[1] for ln in out[1:] if len(ln.split()) == 2}}
+    """Versions of R and of the packages whose numbers the report shows."""
+    return r_probe.r_versions(R_VERSIONS)
 
 
 def load_data(name: str, tmp: Path) -> pd.DataFrame:
