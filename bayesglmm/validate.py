@@ -106,11 +106,22 @@ def check_response(frame: pd.DataFrame, pf: ParsedFormula, family: Family) -> pd
     return family.check_response(frame, pf)
 
 
+def empty_categories(y: pd.Series) -> list[str]:
+    """The declared categories of a pandas categorical column that no row takes.
+
+    Examples
+    --------
+    >>> empty_categories(pd.Series(pd.Categorical(["a", "a"], categories=["a", "b", "c"])))
+    ['b', 'c']
+    """
+    counts = y.value_counts(sort=False)
+    return [str(level) for level, c in counts.items() if c == 0]
+
+
 def _check_ordinal(frame: pd.DataFrame, col: str) -> pd.DataFrame:
     y = frame[col]
     if isinstance(y.dtype, pd.CategoricalDtype):
-        counts = y.value_counts(sort=False)
-        empty = [str(level) for level, c in counts.items() if c == 0]
+        empty = empty_categories(y)
         if empty:
             raise DataError(
                 f"Ordinal response {col!r} has categories with no rows: {', '.join(empty)}. "

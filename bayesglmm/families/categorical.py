@@ -100,7 +100,7 @@ class Categorical(Family):
 
     # -- data --------------------------------------------------------------------------
     def check_response(self, frame, pf):
-        from bayesglmm.validate import _first_bad
+        from bayesglmm.validate import _first_bad, empty_categories
 
         col = pf.response
         y = frame[col]
@@ -110,8 +110,7 @@ class Categorical(Family):
             raise DataError(f"Column {col!r} is the response of a categorical model and is True/False: two "
                             "categories. A two-category response is a bernoulli model (family='bernoulli').")
         if isinstance(y.dtype, pd.CategoricalDtype):
-            counts = y.value_counts(sort=False)
-            empty = [str(level) for level, c in counts.items() if c == 0]
+            empty = empty_categories(y)
             if empty:
                 raise DataError(
                     f"Categorical response {col!r} has categories with no rows: {', '.join(empty)}. Their "
