@@ -475,7 +475,8 @@ def log_likelihood_totals(idata, bm) -> xr.Dataset:
     """Each draw's log-likelihood summed over the rows (weighted), dims ``chain, draw``.
 
     What power-scaling sensitivity needs (priorsense scales the likelihood by a power of its
-    total), computed block by block from the model's graph without the rows x draws array;
+    total): the sum of the stored pointwise values where the fit has them; otherwise
+    computed block by block from the model's graph without the rows x draws array, or,
     where that graph cannot be used (censored models), from the pointwise values.
 
     Examples
@@ -487,6 +488,11 @@ def log_likelihood_totals(idata, bm) -> xr.Dataset:
 
     from bayesglmm.loglik import pointwise_log_likelihood, sampled_intercepts
 
+    def summed(pointwise: xr.Dataset) -> xr.Dataset:
+        return pointwise.map(lambda v: v.sum([d for d in v.dims if d not in ("chain", "draw")]))
+
+    if "log_likelihood" in idata.children:
+        return summed(idata["log_likelihood"].to_dataset())
     posterior = idata["posterior"].to_dataset()
     with compile_flags():
         out = pointwise_log_likelihood(bm.backend.model, sampled_intercepts(bm, posterior),
@@ -498,8 +504,7 @@ def log_likelihood_totals(idata, bm) -> xr.Dataset:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         add_log_likelihood(tree, bm)
-    pointwise = tree["log_likelihood"].to_dataset()
-    return pointwise.map(lambda v: v.sum([d for d in v.dims if d not in ("chain", "draw")]))
+    return summed(tree["log_likelihood"].to_dataset())
 
 
 def drop_response_means(idata, bm) -> None:

@@ -293,8 +293,8 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
         parent = f"{expr}|{factor.rsplit(':', 1)[0]}" if ":" in factor else None
         if parent in terms:
             parents[name] = parent
-        elif nested_parent(name, terms) is not None:  # nesting found in the data: (1|brood) + (1|location)
-            parents[name] = nested_parent(name, terms)
+        elif (found := nested_parent(name, terms)) is not None:  # found in the data: (1|brood) + (1|location)
+            parents[name] = found
     # Nested (child) terms first: a parent's estimate needs its child's spread.
     for name in sorted(terms, key=lambda n: (-nesting_depth(n, terms), -n.count(":"))):
         term = terms[name]

@@ -161,11 +161,7 @@ def sensitivity(fit, *, threshold: float = THRESHOLD) -> pd.DataFrame:
     data = idata.copy()
     # priorsense scales the likelihood's total: each draw's sum is all it needs (psense stacks
     # whatever it is given: 30 s and gigabytes for 40,000 rows x 4,000 draws).
-    if "log_likelihood" in idata.children:
-        pointwise = idata["log_likelihood"].to_dataset()
-        data["log_likelihood"] = pointwise.map(lambda v: v.sum([d for d in v.dims if d not in ("chain", "draw")]))
-    else:
-        data["log_likelihood"] = log_likelihood_totals(idata, fit.spec.bambi_model)
+    data["log_likelihood"] = log_likelihood_totals(idata, fit.spec.bambi_model)
     data["log_prior"] = _log_prior(fit.spec, idata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
