@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayesglmm import marginal
 from bayesglmm.errors import SettingsError
 
 #: Name of the response's shared variable (SBC swaps it).
@@ -339,7 +340,23 @@ def compile_spec(spec, engine: Engine, *, heldout: bool = False):
     >>> compiled = compile_spec(spec, NutpieEngine())  # doctest: +SKIP
     """
     model = inputs_model(spec, heldout=heldout)
+    if spec.marginalised and not heldout:
+        # Refits keep the joint model (its held-out mask is per row); the posterior is the same.
+        model = marginal.integrate_out(model, spec.marginalised, marginalised_index(spec),
+                                       marginalised_levels(spec))
     return engine.compile(model, stored_names(spec, model))
+
+
+def marginalised_levels(spec) -> int:
+    """Number of levels (effects) of the spec's marginalised term."""
+    model = spec.pymc_model
+    return int(np.prod([len(model.coords[dim]) for dim in model.named_vars_to_dims[spec.marginalised]]))
+
+
+def marginalised_index(spec) -> np.ndarray:
+    """Each row's level of the spec's marginalised term (:mod:`bayesglmm.marginal`)."""
+    comp = spec.bambi_model.parameters[spec.bambi_model.family.likelihood.parent]
+    return np.asarray(comp.group_specific_terms[spec.marginalised].group_index)
 
 
 def compiled_for(spec, engine: Engine, *, heldout: bool = False) -> tuple[object, float]:
@@ -361,8 +378,25 @@ def compiled_for(spec, engine: Engine, *, heldout: bool = False) -> tuple[object
     return spec.compiled[key], 0.0
 
 
-def finish(spec, idata, *, seconds: float = 0.0):
+def complete(spec, idata, seed: int) -> None:
+    """Add the marginalised term's level effects to raw draws, in place (:func:`bayesglmm.marginal.complete_draws`).
+
+    Nothing to do when the spec has no marginalised term or the draws come from the joint
+    model (the refits').
+
+    Examples
+    --------
+    >>> complete(spec, raw_draws, seed=1)  # doctest: +SKIP
+    """
+    name = spec.marginalised
+    if name and name + marginal.MEAN_SUFFIX in idata["posterior"].data_vars:
+        marginal.complete_draws(idata, name, marginalised_index(spec), seed)
+
+
+def finish(spec, idata, *, seconds: float = 0.0, seed: int = 0):
     """Bambi's post-processing of raw draws: coordinates, uncentred intercept, offsets dropped.
+
+    A marginalised term's effects are drawn first (:func:`complete`, from ``seed``).
 
     Raw nutpie draws also get ``/observed_data`` and ``/constant_data`` from the spec's own
     model, as PyMC adds them after nutpie (``pymc.backends.arviz.patch_nutpie_idata``).
@@ -373,6 +407,7 @@ def finish(spec, idata, *, seconds: float = 0.0):
     """
     from pymc.backends.arviz import patch_nutpie_idata
 
+    complete(spec, idata, seed)
     if "observed_data" not in idata.children and "inference_library_settings" in idata["sample_stats"].attrs:
         patch_nutpie_idata(idata, spec.pymc_model, sampling_time=seconds)
     with warnings.catch_warnings():
@@ -381,4 +416,4 @@ def finish(spec, idata, *, seconds: float = 0.0):
 
 
 __all__ = ["DIAG_ADAPTATION", "DrawSettings", "ENGINES", "Engine", "HELDOUT", "NutpieEngine", "PymcEngine", "RESPONSE",
-           "compile_flags", "compile_spec", "compiled_for", "finish", "get_engine", "inputs_model", "stored_names"]
+           "compile_flags", "compile_spec", "compiled_for", "complete", "finish", "get_engine", "inputs_model", "stored_names"]

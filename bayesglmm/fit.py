@@ -19,8 +19,9 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from bayesglmm import marginal
 from bayesglmm.diagnostics import ESS_MIN, RHAT_MAX, ConvergenceWarning, diagnose, warn_if_failed
-from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine
+from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine, marginalised_levels
 from bayesglmm.errors import ComputationError, SettingsError
 from bayesglmm.model import ModelSpec, build_model
 from bayesglmm.result import Fit
@@ -109,8 +110,10 @@ def default_cores(chains: int) -> int:
 
 
 def _n_free_params(spec: ModelSpec) -> int:
+    """The sampler's free parameters: the model's, less a marginalised term's levels (not sampled)."""
     point = spec.pymc_model.initial_point()
-    return int(sum(np.size(v) for v in point.values()))
+    skipped = marginalised_levels(spec) if spec.marginalised else 0
+    return int(sum(np.size(v) for v in point.values())) - skipped
 
 
 def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None, priors: dict | None = None,
@@ -155,8 +158,10 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         Drop rows with missing values in the model's columns (recorded) instead of raising.
     progressbar : bool, optional
         Show progress; default only when standard error is a terminal.
-    parameterization : {"auto", "centred", "non-centred"} or dict
+    parameterization : {"auto", "centred", "non-centred", "marginalised"} or dict
         Of the group effects (see :func:`bayesglmm.model.build_model`); shown in the summary.
+        In a gaussian model "auto" integrates the group intercept with the most levels out
+        exactly and draws its effects from their conditional posterior (:mod:`bayesglmm.marginal`).
     fixed_design : {"auto", "qr", "plain"}
         How the fixed effects are sampled: on the QR decomposition of the centred design
         (the default where possible) or as Bambi does; results are on the user's scale
@@ -318,10 +323,11 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
     blocks = [list(b.term_names) for b in spec.formula.correlated_blocks]
     in_block = {name for block in blocks for name in block}
     units = blocks + [[name] for name in choice if name not in in_block]
-    around = {name: label[len("centred (around "):-1] for name, label in spec.parameterization.items()
+    around = {name: label[len("centred (around "):-1].removesuffix(" and the intercept")
+              for name, label in spec.parameterization.items()
               if label.startswith("centred (around ") and label != "centred (around the intercept)"}
     for unit in units:
-        unit = [name for name in unit if name in choice]
+        unit = [name for name in unit if name in choice and choice[name] != marginal.LABEL]  # not sampled: kept
         if any(label.startswith(f"{name}_sigma") for name in unit for label in bad):
             if len(unit) == 1 and unit[0] in around and any(label.startswith(f"{around[unit[0]]}_sigma")
                                                             for label in bad):
@@ -627,7 +633,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     compiled, settings["compile_seconds"] = compiled_for(spec, engine)
     # The engine and finish() silence the sampler's own FutureWarnings; ours come after.
     start = time.perf_counter()
-    idata = finish(spec, engine.draw(compiled, run), seconds=time.perf_counter() - start)
+    idata = finish(spec, engine.draw(compiled, run), seconds=time.perf_counter() - start, seed=seed)
     check_complete(idata, draws, chains)
     if keeps_log_likelihood(log_likelihood, spec.n_obs, chains, draws):  # no per-row means to drop here
         attach_log_likelihood(idata, bm)

@@ -18,7 +18,7 @@ import bambi as bmb
 import numpy as np
 import pandas as pd
 
-from bayesglmm import bambi_speedups, censoring, formulae_speedups
+from bayesglmm import bambi_speedups, censoring, formulae_speedups, marginal
 from bayesglmm import dpars as dpar_tools
 from bayesglmm.backend import (GLMMBackend, intercept_absorber, nested_parent, nesting_depth, parent_levels,
                                qr_applicable)
@@ -120,8 +120,13 @@ class ModelSpec:
         >>> spec.parameterization_choice()  # doctest: +SKIP
         {'1|centre': 'centred'}
         """
-        return {term: "centred" if label.startswith("centred") else "non-centred"
+        return {term: label if label == marginal.LABEL else "centred" if label.startswith("centred") else "non-centred"
                 for term, label in self.parameterization.items()}
+
+    @property
+    def marginalised(self) -> str | None:
+        """The group term integrated out of the sampled model (:mod:`bayesglmm.marginal`), or None."""
+        return next((term for term, label in self.parameterization.items() if label == marginal.LABEL), None)
 
     def group_levels(self) -> dict:
         """Grouping expression (``a``, ``a:b``) -> number of levels in the data.
@@ -203,7 +208,7 @@ def _response_arrays(pd_frame: pd.DataFrame, pf: ParsedFormula, family: Family):
 # non-centred and the broods (5.5) are sampled around their location (10 of 10 converged).
 CENTRED_MIN_SCORE = 5.0
 
-Parameterization = Literal["auto", "centred", "non-centred"]
+Parameterization = Literal["auto", "centred", "non-centred", "marginalised"]
 
 
 @dataclass(frozen=True)
@@ -278,8 +283,8 @@ def level_information(term, family: str | Family, y, trials=None, exposure=None,
     return LevelInformation(round(median_info, 3), round(between**0.5, 3), round(median_info * between, 3))
 
 
-def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors):
-    """Mark each group term centred or non-centred; return (labels, information)."""
+def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors, *, link, dpars, weights):
+    """Mark each group term centred, non-centred or marginalised; return (labels, information)."""
     comp = bm.parameters[bm.family.likelihood.parent]
     correlated = {name for b in pf.correlated_blocks for name in b.term_names}
     offsets = [t.data.squeeze() for t in comp.offset_terms.values()]
@@ -303,10 +308,23 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
         info[name] = level_information(term, family, y, trials, exposure,
                                        terms[parent].group_index if parent else None, child)
     info = {name: info[name] for name in terms}
+    for name in terms:
+        wanted = choice.get(name, "auto") if isinstance(choice, dict) else choice
+        if wanted not in ("auto", "centred", "non-centred", marginal.LABEL):
+            raise SettingsError(f"parameterization for {name!r} must be 'auto', 'centred', 'non-centred' or "
+                                f"'{marginal.LABEL}'; got {wanted!r}.")
+    reasons = {name: marginal.refusal(term, family, link, prior=chosen[name], dpars=dpars, weights=weights,
+                                      censored=pf.censored, correlated=name in correlated,
+                                      is_parent=name in parents.values(),
+                                      set_by_prior=name in user_priors and user_priors[name].noncentered is not None)
+               for name, term in terms.items()}
+    integrated = marginal.choose(terms, reasons, choice)
     for name, term in terms.items():
         wanted = choice.get(name, "auto") if isinstance(choice, dict) else choice
-        if wanted not in ("auto", "centred", "non-centred"):
-            raise SettingsError(f"parameterization for {name!r} must be 'auto', 'centred' or 'non-centred'; got {wanted!r}.")
+        if name == integrated:  # sampled nowhere: integrated out, then drawn from its conditional (bayesglmm.marginal)
+            chosen[name].noncentered = False
+            labels[name] = marginal.LABEL
+            continue
         if name in correlated:
             block = next(b for b in pf.correlated_blocks if name in b.term_names)
             lead = next((n for n in block.term_names if terms[n].kind == "intercept"), None)
@@ -336,9 +354,11 @@ def _label_intercept_absorber(bm, pf, labels) -> None:
     """Say which centred group intercept is sampled around the model's intercept (bayesglmm.backend)."""
     comp = bm.parameters[bm.family.likelihood.parent]
     correlated = {name for b in pf.correlated_blocks for name in b.term_names}
-    absorber = intercept_absorber(comp.group_specific_terms, comp.intercept_term is not None, correlated)
+    integrated = next((name for name, label in labels.items() if label == marginal.LABEL), None)
+    absorber = intercept_absorber(comp.group_specific_terms, comp.intercept_term is not None, correlated, integrated)
     if absorber is not None:
-        labels[absorber] = "centred (around the intercept)"
+        parent = labels[absorber][len("centred (around "):-1] if labels[absorber].startswith("centred (around ") else ""
+        labels[absorber] = f"centred (around {parent} and the intercept)" if parent else "centred (around the intercept)"
 
 
 def _warn_separation(bm, y, trials, priors) -> None:
@@ -489,6 +509,11 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         ``(1|a/b)`` or found in the data (``(1|b) + (1|a)`` with every level of b in one
         level of a: :func:`bayesglmm.backend.nested_parent`), is sampled around its
         parent's effect (label ``"centred (around 1|a)"``); the model is the same.
+        ``"marginalised"`` (one term) integrates a group intercept out of a gaussian
+        identity-link model and draws its effects afterwards from their exact conditional
+        posterior (:mod:`bayesglmm.marginal`); "auto" does this for the intercept term with
+        the most levels where it can (no weights, no ``sigma`` formula, not censored, not a
+        slope, not in a correlated block, no term nested in it, a Normal(0, sd) prior).
     fixed_design : {"auto", "qr", "plain"}
         How the sampler sees the fixed effects. "auto" (default) samples them on the QR
         decomposition of the centred design, which makes their posterior close to
@@ -606,7 +631,8 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         unknown = [k for k in parameterization if k not in bm.parameters[bm.family.likelihood.parent].group_specific_terms]
         if unknown:
             raise PriorError(f"parameterization names unknown group terms: {', '.join(unknown)}.")
-    labels, info = _set_parameterization(bm, chosen, pf, fam, y, trials, parameterization, user)
+    labels, info = _set_parameterization(bm, chosen, pf, fam, y, trials, parameterization, user, link=link,
+                                         dpars=dpars, weights=weight_values)
     if fam.can_separate:
         _warn_separation(bm, y, trials, chosen)
     bm.set_priors(priors=dpar_tools.nest_priors(chosen, aux_names))
@@ -625,7 +651,8 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     design, reason = _fixed_design(bm, fixed_design, centred=bool(fam.intercept_parameters),
                                    per_category=fam.per_category_predictor)
     bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values, intercept_parameters=fam.intercept_parameters,
-                             per_category=fam.per_category_predictor)
+                             per_category=fam.per_category_predictor,
+                             marginalised=next((t for t, lab in labels.items() if lab == marginal.LABEL), None))
     bm.backend.build(bm)
     bm.built = True
     bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only

@@ -185,7 +185,7 @@ def _sbc_task(recipe, y, truth: dict, seed: int, settings: dict, cores: int | No
     predictors), as in :func:`prior_draws`.
     """
     from bayesglmm.batch import cached_model
-    from bayesglmm.engine import RESPONSE, DrawSettings, compiled_for, get_engine
+    from bayesglmm.engine import RESPONSE, DrawSettings, compiled_for, complete, get_engine
 
     spec = cached_model(recipe)["spec"]
     engine = get_engine("nutpie")
@@ -197,6 +197,7 @@ def _sbc_task(recipe, y, truth: dict, seed: int, settings: dict, cores: int | No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = engine.draw(model, run, data={RESPONSE: np.asarray(y)})
+    complete(spec, idata, seed)  # a marginalised term's effects, drawn from their conditional
     post = idata["posterior"]
     ranks = {}
     for name, value in truth.items():

@@ -131,6 +131,9 @@ class Family(ABC):
         Parameter -> link of the parameters that may take their own formula
         (``dpars={"sigma": "~ x"}``, :mod:`bayesglmm.dpars`): gaussian's ``{"sigma": "log"}``,
         the zero-inflated and hurdle families' ``{"psi": "logit"}``; empty for none.
+    integrable_link : str or None
+        The link under which a group intercept integrates out in closed form
+        (:mod:`bayesglmm.marginal`): gaussian's ``"identity"``; None for none.
     """
 
     name: str = ""
@@ -150,6 +153,7 @@ class Family(ABC):
     censorable: bool = False
     per_category_predictor: bool = False
     dpar_links: dict = {}
+    integrable_link: str | None = None
 
     def dpar_location(self, name: str, y) -> float:
         """A moment estimate of parameter ``name`` (on its own scale): where its formula's intercept prior is centred.

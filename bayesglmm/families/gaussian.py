@@ -47,6 +47,7 @@ class Gaussian(Family):
     residual_sd = "sigma"
     discrete = False
     dpar_links = {"sigma": "log"}
+    integrable_link = "identity"
 
     def dpar_location(self, name, y) -> float:
         """``sigma ~ x``: its intercept's prior is centred at the log of :meth:`response_scale` (``sd(y)``)."""

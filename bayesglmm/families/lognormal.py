@@ -45,6 +45,7 @@ class LogNormal(Gaussian):
     name = "lognormal"
     censorable = True  # censored(time, status): right-censored rows give log S(t) (bayesglmm.censoring)
     bambi_name = "lognormal"
+    integrable_link = None  # not written for the log response (its Jacobian), though it would integrate
     links = ("identity",)
     aliases = ("log_normal",)
     ratio_label = {"identity": "ratio of means"}

@@ -42,6 +42,7 @@ class StudentT(Gaussian):
 
     name = "student_t"
     bambi_name = "t"
+    integrable_link = None  # a Student-t response has no closed-form marginal
     aliases = ("t",)
     aux_parameters = ("sigma", "nu")
     residual_sd = None
