@@ -166,7 +166,9 @@ def _gamma(values: np.ndarray) -> float:
     points = np.arange(1, n) / n
     counts = np.searchsorted(np.sort(values), points, side="right")
     lower = np.min(bdtr(counts, n, points))
-    upper = np.min(1 - bdtr(counts - 1, n, points))
+    # P(count or more) = 1 - P(count - 1 or fewer); scipy's bdtr is nan at -1, where it is 1. A nan here
+    # used to drop the upper tail of every sample with no value below 1/n (min(x, nan) is x).
+    upper = np.min(np.where(counts > 0, 1 - bdtr(np.maximum(counts - 1, 0), n, points), 1.0))
     return 1 - 2 * min(lower, upper)
 
 

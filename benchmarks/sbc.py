@@ -25,6 +25,7 @@ from scipy.special import erf
 import bayesglmm as bg
 from bayesglmm.executor import LocalExecutor, SerialExecutor
 from bayesglmm.io import write_atomically
+from bayesglmm.sbc import SBCResult
 
 HERE = Path(__file__).parent
 FAMILIES = ["gaussian", "bernoulli", "binomial", "poisson", "negativebinomial", "cumulative"]
@@ -275,6 +276,14 @@ def report() -> None:
         paths += sorted(folder.glob(f"{family}.json")) + sorted(folder.glob(f"{family}_tune*.json"))
     for path in paths:
         r = json.loads(path.read_text())
+        # The tests are recomputed from the stored ranks, so every row uses the current statistic
+        # (the upper ECDF tail used to be dropped when no rank was 0: bayesglmm.sbc._gamma).
+        ranks = pd.read_csv(path.with_name(f"{path.stem}_ranks.csv"), index_col="simulation")
+        cal = SBCResult(ranks, r["n_draws"], r["family"], r["formula"], seed=r["seed"])
+        tests = cal.tests.reset_index().to_dict(orient="records")
+        if tests != r["tests"]:
+            r["tests"] = tests
+            write_atomically({path: json.dumps(r, indent=1, default=float)})
         family = r["family"] if r["settings"]["tune"] == 200 else f"{r['family']} (warm-up {r['settings']['tune']})"
         if r.get("priors", "default") != "default":
             family += f" (priors: {r['priors']})"

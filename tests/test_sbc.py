@@ -83,3 +83,12 @@ def test_prior_draws_leave_out_what_the_prior_fixes(template):
     np.testing.assert_allclose(r ** 2 + rest ** 2, 1.0)
     assert {"g_sds[0]", "g_sds[1]", "sigma", "x", "f"} <= set(truths)
     assert all(np.ptp(v) > 0 for v in truths.values())
+
+
+def test_uniformity_test_sees_an_excess_of_low_ranks_with_no_rank_zero():
+    """Too many low ranks but none at 0 (no PIT below 1/n): the upper tail of the ECDF must count.
+    scipy's bdtr is nan at -1, and min(x, nan) is x: the excess went unseen (p = 1.0)."""
+    rng = np.random.default_rng(3)
+    low = pd.DataFrame({"a": np.r_[rng.integers(1, 10, 60), rng.integers(1, 101, 240)]})
+    result = SBCResult(low, 100, "gaussian", "y ~ 1", seed=1)
+    assert result.tests.loc["a", "rejected"] and result.tests.loc["a", "p_value"] < 0.001
