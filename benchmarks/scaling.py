@@ -47,6 +47,8 @@ sys.path.insert(0, str(HERE))
 
 from course_models import run_watched  # noqa: E402  (benchmarks/ is not a package)
 
+from bayesglmm.io import write_atomically  # noqa: E402
+
 FORMULA = "y ~ service + lectage + studage + (1|s) + (1|d) + (1|dept)"
 FACTORS = ["s", "d", "dept", "studage", "lectage", "service"]
 TARGETS = {
@@ -190,7 +192,10 @@ def render(results: dict) -> str:
         lines.append(f"| {name} ({rec.get('date', '')}) | {ours.get('rows', '')} | {ours['process_wall_s']:.0f} "
                      f"({'yes' if ours.get('converged') else 'NO'}, {ours.get('attempts')}) | "
                      f"{r_s:.0f} ({r.get('function')}) | {ratio} | {ours['peak_rss_mb']:.0f} / "
-                     f"{r.get('peak_rss_mb', 0):.0f} | {ours_sd} | {r_sd} | {ours.get('parameterization', '')} |")
+                     f"{r.get('peak_rss_mb', 0):.0f} | {ours_sd} | {r_sd} | {ours.get('parameterization', '').replace('|', chr(92) + '|')} |")
+    missing = [name for name in TARGETS if name not in results]
+    if missing:
+        lines += ["", f"Not measured yet: {', '.join(missing)}."]
     lines += ["", "Times are whole processes (imports, data reading, compilation and, for bayesglmm, sampling, "
               "diagnostics and the summary); lme4's column is Rscript's process (the model fit alone is "
               "`fit_s` in the JSON). Ratio = bayesglmm / lme4.", ""]
@@ -202,10 +207,14 @@ def main(argv=None) -> None:
     parser.add_argument("--targets", default="insteval,insteval_bernoulli,simulated_1m",
                         help="comma-separated subset of: " + ", ".join(TARGETS))
     parser.add_argument("--out", default=str(HERE / "scaling_results.json"))
+    parser.add_argument("--report", action="store_true", help="fit nothing: rewrite SCALING.md from the JSON")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(*args.worker)
+        return
+    if args.report:
+        write_atomically({HERE / "SCALING.md": render(json.loads(Path(args.out).read_text()))})
         return
     names = [n for n in args.targets.split(",") if n]
     unknown = [n for n in names if n not in TARGETS]
