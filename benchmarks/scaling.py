@@ -229,12 +229,7 @@ def main(argv=None) -> None:
             print(f"{name} ...", flush=True)
             results[name] = run_target(name, folder)
             print(json.dumps(results[name], indent=1), flush=True)
-            tmp_out = out.with_suffix(".json.tmp")  # whole files or nothing
-            tmp_out.write_text(json.dumps(results, indent=1))
-            tmp_out.replace(out)
-            md = HERE / "SCALING.md"
-            md.with_suffix(".md.tmp").write_text(render(results))
-            md.with_suffix(".md.tmp").replace(md)
+            write_atomically({out: json.dumps(results, indent=1), HERE / "SCALING.md": render(results)})
 
 
 if __name__ == "__main__":
