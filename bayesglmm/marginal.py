@@ -15,8 +15,8 @@ posterior ``u_j | rest ~ Normal(tau^2 S1_j / d_j, sqrt(tau^2 v / d_j))``, ``d_j 
 one draw per posterior draw. The posterior is the same model's (``tests/test_marginal.py``
 checks the log density and, by simulation-based calibration, the draws).
 
-Cost per gradient: passes over the rows, as the joint model's (1.44 against 1.22 ms on
-lme4's InstEval, 73,421 rows). What it saves is leapfrog steps: on simulated crossed data
+Cost per gradient: passes over the rows, as the joint model's (a little more: the per-level
+sums). What it saves is leapfrog steps: on simulated crossed data
 (``benchmarks/profile_crossed.py --rows 20000``, 800 students x 300 instructors) 15 steps
 per draw instead of 28 (``--parameterization centred``), and on InstEval (``benchmarks/scaling.py``) the first attempt
 converges, where the joint model's needed the retry ladder, because the largest factor's SD
