@@ -23,7 +23,7 @@ from bayesglmm import marginal
 from bayesglmm.diagnostics import ESS_MIN, RHAT_MAX, ConvergenceWarning, diagnose, warn_if_failed
 from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine, marginalised_levels
 from bayesglmm.errors import ComputationError, SettingsError
-from bayesglmm.model import ModelSpec, build_model
+from bayesglmm.model import ModelSpec, build_model, centred_around
 from bayesglmm.result import Fit
 
 Sampler = Literal["nutpie", "pymc"]
@@ -323,9 +323,8 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
     blocks = [list(b.term_names) for b in spec.formula.correlated_blocks]
     in_block = {name for block in blocks for name in block}
     units = blocks + [[name] for name in choice if name not in in_block]
-    around = {name: label[len("centred (around "):-1].removesuffix(" and the intercept")
-              for name, label in spec.parameterization.items()
-              if label.startswith("centred (around ") and label != "centred (around the intercept)"}
+    around = {name: parent for name, label in spec.parameterization.items()
+              if (parent := centred_around(label)) is not None}
     for unit in units:
         unit = [name for name in unit if name in choice and choice[name] != marginal.LABEL]  # not sampled: kept
         if any(label.startswith(f"{name}_sigma") for name in unit for label in bad):

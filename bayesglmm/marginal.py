@@ -81,24 +81,24 @@ def refusal(term, family, link: str, *, prior, dpars, weights, censored: bool, c
     return None
 
 
-def choose(terms, reasons: dict, choice) -> str | None:
+def choose(terms, reasons: dict, wanted: dict) -> str | None:
     """The term to integrate out: the one the user named, else under ``"auto"`` the eligible one with most levels.
 
-    ``reasons`` maps each term to :func:`refusal`'s answer. A term named ``"marginalised"``
-    that cannot be raises SettingsError with the reason. Under ``"auto"`` the largest eligible
-    term (most levels) is taken: it removes the most parameters and the largest funnel.
+    ``reasons`` maps each term to :func:`refusal`'s answer and ``wanted`` to the user's choice
+    for it (``"auto"``, ``"centred"``, ...). A term named ``"marginalised"`` that cannot be
+    raises SettingsError with the reason. Under ``"auto"`` the largest eligible term (most
+    levels) is taken: it removes the most parameters and the largest funnel.
 
     Examples
     --------
     >>> import numpy as np
     >>> class T:
     ...     def __init__(self, n): self.group_index = np.arange(n)
-    >>> choose({"1|a": T(3), "1|b": T(9)}, {"1|a": None, "1|b": None}, "auto")
+    >>> choose({"1|a": T(3), "1|b": T(9)}, {"1|a": None, "1|b": None}, {"1|a": "auto", "1|b": "auto"})
     '1|b'
-    >>> choose({"1|a": T(3), "1|b": T(9)}, {"1|a": None, "1|b": None}, {"1|b": "centred"})
+    >>> choose({"1|a": T(3), "1|b": T(9)}, {"1|a": None, "1|b": None}, {"1|a": "auto", "1|b": "centred"})
     '1|a'
     """
-    wanted = {name: (choice.get(name, "auto") if isinstance(choice, dict) else choice) for name in terms}
     named = [name for name, value in wanted.items() if value == LABEL]
     if len(named) > 1:
         raise SettingsError(f"Only one group term can be {LABEL}; got {', '.join(named)}.")

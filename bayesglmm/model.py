@@ -308,19 +308,18 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
         info[name] = level_information(term, family, y, trials, exposure,
                                        terms[parent].group_index if parent else None, child)
     info = {name: info[name] for name in terms}
-    for name in terms:
-        wanted = choice.get(name, "auto") if isinstance(choice, dict) else choice
-        if wanted not in ("auto", "centred", "non-centred", marginal.LABEL):
+    wanted = {name: choice.get(name, "auto") if isinstance(choice, dict) else choice for name in terms}
+    for name, value in wanted.items():
+        if value not in ("auto", "centred", "non-centred", marginal.LABEL):
             raise SettingsError(f"parameterization for {name!r} must be 'auto', 'centred', 'non-centred' or "
-                                f"'{marginal.LABEL}'; got {wanted!r}.")
+                                f"'{marginal.LABEL}'; got {value!r}.")
     reasons = {name: marginal.refusal(term, family, link, prior=chosen[name], dpars=dpars, weights=weights,
                                       censored=pf.censored, correlated=name in correlated,
                                       is_parent=name in parents.values(),
                                       set_by_prior=name in user_priors and user_priors[name].noncentered is not None)
                for name, term in terms.items()}
-    integrated = marginal.choose(terms, reasons, choice)
+    integrated = marginal.choose(terms, reasons, wanted)
     for name, term in terms.items():
-        wanted = choice.get(name, "auto") if isinstance(choice, dict) else choice
         if name == integrated:  # sampled nowhere: integrated out, then drawn from its conditional (bayesglmm.marginal)
             chosen[name].noncentered = False
             labels[name] = marginal.LABEL
@@ -328,19 +327,19 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
         if name in correlated:
             block = next(b for b in pf.correlated_blocks if name in b.term_names)
             lead = next((n for n in block.term_names if terms[n].kind == "intercept"), None)
-            if wanted == "auto":
+            if wanted[name] == "auto":
                 centred = lead is not None and info[lead].score >= CENTRED_MIN_SCORE
             else:
-                centred = wanted == "centred"
+                centred = wanted[name] == "centred"
             chosen[name].noncentered = not centred
             labels[name] = "centred (LKJ)" if centred else "non-centred (LKJ)"
             continue
-        if name in user_priors and user_priors[name].noncentered is not None and wanted == "auto":
+        if name in user_priors and user_priors[name].noncentered is not None and wanted[name] == "auto":
             centred = not user_priors[name].noncentered
-        elif wanted == "auto":
+        elif wanted[name] == "auto":
             centred = term.kind == "intercept" and info[name].score >= CENTRED_MIN_SCORE
         else:
-            centred = wanted == "centred"
+            centred = wanted[name] == "centred"
         chosen[name].noncentered = not centred
         labels[name] = "centred" if centred else "non-centred"
     for name, parent in parents.items():
@@ -357,8 +356,23 @@ def _label_intercept_absorber(bm, pf, labels) -> None:
     integrated = next((name for name, label in labels.items() if label == marginal.LABEL), None)
     absorber = intercept_absorber(comp.group_specific_terms, comp.intercept_term is not None, correlated, integrated)
     if absorber is not None:
-        parent = labels[absorber][len("centred (around "):-1] if labels[absorber].startswith("centred (around ") else ""
+        parent = centred_around(labels[absorber])
         labels[absorber] = f"centred (around {parent} and the intercept)" if parent else "centred (around the intercept)"
+
+
+def centred_around(label: str) -> str | None:
+    """The group term a centred term is sampled around, from its label; None if none (or only the intercept).
+
+    Examples
+    --------
+    >>> centred_around("centred (around 1|dept and the intercept)"), centred_around("centred (around 1|a)")
+    ('1|dept', '1|a')
+    >>> centred_around("centred (around the intercept)") is None, centred_around("non-centred") is None
+    (True, True)
+    """
+    if not label.startswith("centred (around ") or label == "centred (around the intercept)":
+        return None
+    return label[len("centred (around "):-1].removesuffix(" and the intercept")
 
 
 def _warn_separation(bm, y, trials, priors) -> None:

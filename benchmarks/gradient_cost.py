@@ -11,13 +11,17 @@ evaluation, the median of five rounds of ``--repeats`` calls at the initial poin
 - ``auto``: the defaults (students integrated out, the fixed effects on the design's distinct rows);
 - ``joint``: every group term in the sampler, centred (no term integrated out by :mod:`bayesglmm.marginal`);
 - ``dense design``: as ``auto``, with the product of the dense QR design taken row by row
-  (:data:`bayesglmm.backend.DISTINCT_ROWS_SHARE` set to 0).
+  (:data:`bayesglmm.backend.DISTINCT_ROWS_SHARE` set to 0);
+- ``auto, JAX``: as ``auto``, compiled by JAX (PyTensor's ``JAX`` mode, jitted) on whatever
+  device JAX finds, when JAX is importable (it is not a dependency; e.g.
+  ``pip install --target /tmp/jaxpkgs "jax[cpu]"`` and ``PYTHONPATH=/tmp/jaxpkgs``).
 
 All variants run in one process, one after the other: compare their ratios, not the absolute
 times of different runs.
 """
 
 import argparse
+import importlib.util
 import statistics
 import subprocess
 import tempfile
@@ -41,8 +45,9 @@ def insteval(folder: Path) -> pd.DataFrame:
     return df
 
 
-def milliseconds(df: pd.DataFrame, *, marginalise: bool, distinct_share: float, repeats: int) -> float:
-    """Median ms per log density and gradient of the model compiled with numba."""
+def milliseconds(df: pd.DataFrame, *, marginalise: bool, distinct_share: float, repeats: int,
+                 mode: str = "NUMBA") -> float:
+    """Median ms per log density and gradient of the model compiled in PyTensor's ``mode``."""
     import pytensor
     import pytensor.tensor as pt
 
@@ -63,14 +68,15 @@ def milliseconds(df: pd.DataFrame, *, marginalise: bool, distinct_share: float, 
     logp = model.logp()
     point = model.initial_point(0)
     with engine.compile_flags():
-        function = pytensor.function(values, [logp, *pt.grad(logp, values)], mode="NUMBA")
+        function = pytensor.function(values, [logp, *pt.grad(logp, values)], mode=mode)
     args = [point[v.name] for v in values]
     function(*args)
     rounds = []
     for _ in range(5):
         start = time.perf_counter()
         for _ in range(repeats):
-            function(*args)
+            outputs = function(*args)
+        getattr(outputs[0], "block_until_ready", lambda: None)()  # JAX returns before it has computed
         rounds.append(1000 * (time.perf_counter() - start) / repeats)
     return statistics.median(rounds)
 
@@ -82,12 +88,14 @@ def main() -> None:
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as folder:
         df = insteval(Path(folder))
-    variants = {"auto": (True, None), "joint": (False, None), "dense design": (True, 0.0)}
+    variants = {"auto": (True, None, "NUMBA"), "joint": (False, None, "NUMBA"), "dense design": (True, 0.0, "NUMBA")}
+    if importlib.util.find_spec("jax") is not None:
+        variants["auto, JAX"] = (True, None, "JAX")
     from bayesglmm.backend import DISTINCT_ROWS_SHARE
 
-    for name, (marginalise, share) in variants.items():
+    for name, (marginalise, share, mode) in variants.items():
         ms = milliseconds(df, marginalise=marginalise, distinct_share=DISTINCT_ROWS_SHARE if share is None else share,
-                          repeats=args.repeats)
+                          repeats=args.repeats, mode=mode)
         print(f"{name:>13}: {ms:.3f} ms per log density and gradient ({len(df)} rows)", flush=True)
 
 
