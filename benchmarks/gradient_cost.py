@@ -30,9 +30,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-
-FORMULA = "y ~ service + lectage + studage + (1|s) + (1|d) + (1|dept)"
-FACTORS = ("s", "d", "dept", "studage", "lectage", "service")
+from scaling import FACTORS, FORMULA  # the InstEval model of benchmarks/scaling.py (this script's folder)
 
 
 def insteval(folder: Path) -> pd.DataFrame:
