@@ -22,8 +22,12 @@ the cross-validation refits of :func:`bayesglmm.compare`, :func:`bayesglmm.sbc` 
   a cold cache or another process was writing it. With fastmath off a cold and a warm
   process give bit-identical draws (``tests/test_engine.py``).
 * **An engine is one class** (:class:`Engine`): ``compile(model, var_names)`` and
-  ``draw(compiled, settings, data)``. :class:`NutpieEngine` (numba, the default) and
+  ``draw(compiled, settings, data, more)``. :class:`NutpieEngine` (numba, the default) and
   :class:`PymcEngine` (PyMC's NUTS) are the two today; a JAX engine is one more class.
+* **A run can draw on.** ``more`` judges the draws at a checkpoint and may ask for more of
+  the same chains (the retry ladder's first remedy, :func:`bayesglmm.fit.more_draws`).
+  nutpie runs each chain as its own sampler for that (:mod:`bayesglmm.chains`); PyMC's
+  chains are drawn anew, longer.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from __future__ import annotations
 import time
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,6 +66,9 @@ class DrawSettings:
         nutpie's low-rank modified mass matrix (ignored by PyMC's sampler).
     progressbar : bool
         Show the sampler's progress.
+    max_draws : int or None
+        Most draws per chain a run may go on to when its judge asks for more (see
+        :meth:`Engine.draw`); None: ``draws``.
 
     Examples
     --------
@@ -77,6 +84,7 @@ class DrawSettings:
     target_accept: float = 0.9
     low_rank: bool = False
     progressbar: bool = False
+    max_draws: int | None = None
 
 
 def compile_flags():
@@ -115,8 +123,12 @@ class Engine(ABC):
         """Compile ``model`` (its log density and the stored variables ``var_names``)."""
 
     @abstractmethod
-    def draw(self, compiled, settings: DrawSettings, data: dict | None = None):
-        """Draws (an ArviZ DataTree with ``/posterior`` and ``/sample_stats``), ``data`` swapped in."""
+    def draw(self, compiled, settings: DrawSettings, data: dict | None = None, more=None):
+        """Draws (an ArviZ DataTree with ``/posterior`` and ``/sample_stats``), ``data`` swapped in.
+
+        ``more(tree)``, when given, judges the draws so far and returns the draws per chain
+        wanted in all (at most ``settings.max_draws``), or 0 to stop.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -139,7 +151,8 @@ class NutpieEngine(Engine):
     """nutpie's NUTS on a numba-compiled log density (the default).
 
     The mass matrix is nutpie's low-rank modified one where ``settings.low_rank``, otherwise
-    a diagonal one adapted from the draws' variances (:data:`DIAG_ADAPTATION`).
+    a diagonal one adapted from the draws' variances (:data:`DIAG_ADAPTATION`). Each chain is
+    its own nutpie sampler (:mod:`bayesglmm.chains`), so that a run can draw on from a checkpoint.
 
     Examples
     --------
@@ -156,8 +169,8 @@ class NutpieEngine(Engine):
             warnings.filterwarnings("ignore", category=FutureWarning)
             return compile_numba(model, var_names)
 
-    def draw(self, compiled, settings, data=None):
-        import nutpie
+    def draw(self, compiled, settings, data=None, more=None):
+        from bayesglmm.chains import draw_chains
 
         if data:
             compiled = compiled.with_data(**data)
@@ -168,10 +181,7 @@ class NutpieEngine(Engine):
             options["adaptation"] = DIAG_ADAPTATION
         with compile_flags(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
-            # nuts-rs needs at least one warm-up step.
-            return nutpie.sample(compiled, draws=settings.draws, tune=max(1, settings.tune), chains=settings.chains,
-                                 cores=settings.cores, seed=settings.seed, progress_bar=settings.progressbar,
-                                 save_warmup=False, **options)
+            return draw_chains(compiled, settings, options, more)
 
 
 class PymcEngine(Engine):
@@ -191,7 +201,15 @@ class PymcEngine(Engine):
     def compile(self, model, var_names):
         return model, list(var_names)
 
-    def draw(self, compiled, settings, data=None):
+    def draw(self, compiled, settings, data=None, more=None):
+        """PyMC's chains cannot draw on: a run that ``more`` extends is drawn anew, longer."""
+        tree = self._draw(compiled, settings, data)
+        while more is not None and (wanted := min(int(more(tree)), settings.max_draws or 0)) > settings.draws:
+            settings = replace(settings, draws=wanted)
+            tree = self._draw(compiled, settings, data)
+        return tree
+
+    def _draw(self, compiled, settings, data):
         import pymc as pm
 
         model, var_names = compiled

@@ -283,7 +283,7 @@ class Fit:
                                     f"columns (where its prior applies), reported at zero predictors")
         s = self.settings
         header["Draws"] = (
-            f"{s.get('chains')} chains x {s.get('draws')} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
+            f"{s.get('chains')} chains x {_drawn(s)} ({'prior draws' if self.prior_only else f'after {s.get('tune')} warm-up'}), "
             f"sampler {s.get('sampler')}, seed {s.get('seed')}"
         )
         if not self.prior_only and "log_likelihood" not in self.idata.children:
@@ -293,7 +293,7 @@ class Fit:
                                         "fit(..., log_likelihood=True) stores it")
         if len(self.attempts) > 1:
             header["Attempts"] = "; ".join(
-                f"{i}: tune {a['tune']}, draws {a['draws']}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
+                f"{i}: tune {a['tune']}, draws {_drawn(a)}, target_accept {a['target_accept']}, {a['parameterization']} -> {a['verdict'].split(':')[0]}"
                 for i, a in enumerate(self.attempts, 1)
             )
         verdict = "prior draws (no sampler diagnostics)" if self.diagnostics is None else self.diagnostics.verdict()
@@ -328,4 +328,11 @@ class Fit:
         return self.sensitivity(), ""
 
 
+def _drawn(settings: dict) -> str:
+    """Draws per chain, and those asked for where the chains drew on (:func:`bayesglmm.fit.more_draws`)."""
+    draws, asked = settings.get("draws"), settings.get("draws_asked", settings.get("draws"))
+    return f"{draws}" if draws == asked else f"{draws} ({asked} asked)"
+
+
 __all__ = ["Fit"]
+

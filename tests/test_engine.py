@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayesglmm as bg
@@ -110,3 +111,25 @@ def test_same_draws_cold_warm_and_under_load(tmp_path):
     expected = here.idata["posterior"]["Intercept"].values
     for path in (cold, warm, beside):
         np.testing.assert_array_equal(np.asarray(json.loads(path.read_text())), expected)
+
+
+def test_a_run_that_draws_on_begins_with_the_draws_of_the_run_that_stopped():
+    """Each chain's first draws depend on its seed only: not on the draws that follow, the pauses or the cores."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
+    spec = build_model("y ~ x + (1|g)", data)
+    engine = get_engine("nutpie")
+    compiled, _ = compiled_for(spec, engine)
+    short = engine.draw(compiled, DrawSettings(draws=100, tune=50, chains=3, cores=2, seed=5))
+    seen = []
+
+    def more(tree):
+        seen.append(tree["posterior"].sizes["draw"])
+        return 160 if len(seen) == 1 else 0
+
+    longer = engine.draw(compiled, DrawSettings(draws=100, tune=50, chains=3, cores=1, seed=5, max_draws=400), more=more)
+    assert seen == [100, 160] and longer["posterior"].sizes["draw"] == 160
+    for name in ("sigma", "x"):
+        np.testing.assert_array_equal(longer["posterior"][name].values[:, :100], short["posterior"][name].values)
+    assert not np.array_equal(longer["posterior"]["sigma"].values[0], longer["posterior"]["sigma"].values[1])
+    np.testing.assert_array_equal(longer["sample_stats"]["diverging"].shape, (3, 160))

@@ -217,8 +217,8 @@ def test_dropna_records_dropped_rows():
 def test_retry_ladder_records_every_attempt():
     data, formula, _ = simulate("bernoulli")
     with pytest.warns(bg.ConvergenceWarning):
-        fit = bg.fit(formula, data, "bernoulli", draws=30, tune=5, seed=3, progressbar=False, retry=True)
-    assert len(fit.attempts) == 3 and (fit.attempts[0]["tune"], fit.attempts[0]["draws"]) == (5, 30)
+        fit = bg.fit(formula, data, "bernoulli", draws=10, tune=2, seed=3, progressbar=False, retry=True)
+    assert len(fit.attempts) == 3 and (fit.attempts[0]["tune"], fit.attempts[0]["draws"]) == (2, 10)
     assert fit.ok is False and "Attempts: 1:" in str(fit.summary())
     # The log-likelihood is computed once, for the attempt returned, and belongs to its draws.
     last = fit.attempts[-1]
@@ -246,33 +246,27 @@ def _ladder_run(monkeypatch, outcomes):
     fit_module = importlib.import_module("bayesglmm.fit")
     outcomes = list(outcomes)
 
-    def fake_sample(spec, *, draws, tune, target_accept, **_):
+    def fake_sample(spec, *, draws, tune, target_accept, draw_on, **_):
+        assert draw_on  # every attempt of the ladder draws on by itself
         r_hat, ess, divergences = outcomes.pop(0)
         failed = r_hat > 1.01 or ess < 400 or divergences > 0
         diag = Diagnostics(pd.DataFrame({"r_hat": [r_hat], "ess_bulk": [ess], "ess_tail": [ess]}), divergences,
                            np.array([1.0]), ["failed"] if failed else [])
         return SimpleNamespace(ok=diag.ok, diagnostics=diag, spec=spec, attempts=[],
-                               settings={"tune": tune, "draws": draws, "target_accept": target_accept})
+                               settings={"tune": tune, "draws": 3 * draws, "draws_asked": draws,
+                                         "target_accept": target_accept})
 
     monkeypatch.setattr(fit_module, "sample", fake_sample)
     data, formula, _ = simulate("gaussian")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit_module.fit(formula, data, "gaussian", draws=1000, tune=1000, seed=1, log_likelihood=False)
-    return [(a["tune"], a["draws"], a["target_accept"], a["parameterization"]) for a in result.attempts]
+    return [(a["tune"], a["draws_asked"], a["target_accept"], a["parameterization"]) for a in result.attempts]
 
 
-def test_an_ess_shortfall_alone_gets_more_draws_in_the_same_geometry(monkeypatch):
-    attempts = _ladder_run(monkeypatch, [(1.004, 120.0, 0), (1.003, 450.0, 0)])
-    assert [a[:3] for a in attempts] == [(1000, 1000, None), (1000, 4000, None)]  # 1.25 * 400 / 120 > 4: capped
-    assert attempts[0][3] == attempts[1][3]
-    attempts = _ladder_run(monkeypatch, [(1.004, 300.0, 0), (1.003, 350.0, 0), (1.002, 500.0, 0)])
-    assert [a[:3] for a in attempts] == [(1000, 1000, None), (1000, 1700, None), (1000, 2600, None)]  # at least 1.5 times
-
-
-def test_geometry_rungs_then_more_draws(monkeypatch):
+def test_geometry_rungs(monkeypatch):
     attempts = _ladder_run(monkeypatch, [(1.05, 900.0, 2), (1.002, 200.0, 0), (1.002, 900.0, 0)])
-    assert [a[:3] for a in attempts] == [(1000, 1000, None), (2000, 1000, 0.95), (2000, 2500, 0.95)]
+    assert [a[:3] for a in attempts] == [(1000, 1000, None), (2000, 1000, 0.95), (2000, 2000, 0.95)]
     attempts = _ladder_run(monkeypatch, [(1.05, 900.0, 0), (1.03, 900.0, 1), (1.0, 900.0, 0)])
     assert [a[:3] for a in attempts] == [(1000, 1000, None), (2000, 2000, None), (2000, 2000, 0.99)]
     assert attempts[0][3] == attempts[2][3]  # divergences no term can be blamed for: no flip
@@ -306,18 +300,22 @@ def test_the_last_rung_flips_only_the_terms_the_diagnostics_point_at():
     assert parameterization_for(spec, diag([("sigma", 1.03, 900.0)])) == spec.parameterization_choice()
 
 
-def test_retry_auto_climbs_the_ladder_for_divergences_not_for_low_ess():
-    fit_module = importlib.import_module("bayesglmm.fit")
-
+def test_draws_on_for_a_low_ess_or_a_slightly_high_r_hat_not_for_divergences_or_apart_chains():
     from bayesglmm.diagnostics import Diagnostics
+    from bayesglmm.fit import more_draws
 
     def diagnostics(r_hat, ess, divergences):
         table = pd.DataFrame({"r_hat": [r_hat], "ess_bulk": [ess], "ess_tail": [ess]})
-        return Diagnostics(table, divergences, np.array([1.0]))
+        failed = r_hat > 1.01 or ess < 400 or divergences > 0
+        return Diagnostics(table, divergences, np.array([1.0]), ["failed"] if failed else [])
 
-    assert not fit_module._geometry_problem(diagnostics(1.001, 120.0, 0))  # low ESS: more draws, not a geometry
-    assert fit_module._geometry_problem(diagnostics(1.001, 900.0, 3))
-    assert fit_module._geometry_problem(diagnostics(1.05, 900.0, 0))
+    assert more_draws(1000, diagnostics(1.001, 900.0, 0), 4000) == 0  # converged
+    assert more_draws(1000, diagnostics(1.001, 300.0, 0), 4000) == 1700  # 1.25 * 400 / 300 = 1.67 times
+    assert more_draws(1000, diagnostics(1.02, 900.0, 0), 4000) == 1500  # at least 1.5 times
+    assert more_draws(1000, diagnostics(1.001, 20.0, 0), 4000) == 4000  # capped
+    assert more_draws(4000, diagnostics(1.001, 300.0, 0), 4000) == 0  # at the cap
+    assert more_draws(1000, diagnostics(1.001, 300.0, 3), 4000) == 0  # divergences: the ladder's remedy
+    assert more_draws(1000, diagnostics(1.2, 900.0, 0), 4000) == 0  # chains apart: a longer warm-up
     with pytest.raises(bg.SettingsError, match="retry"):
         bg.fit("y ~ x", pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [0.0, 1.0, 2.0]}), retry="yes")
 
@@ -347,3 +345,19 @@ def test_fast_group_effect_product_equals_bambis(mc_glmm, mc):
     args = (posterior, new, False, ("chain", "draw"), ("__obs__", "__variables__"), False, None)
     xr.testing.assert_allclose(bambi_speedups.predict_group_specific(component, *args),
                                bambi_speedups.BAMBI_PREDICT_GROUP_SPECIFIC(component, *args), rtol=1e-12)
+
+
+def test_an_attempt_that_drew_on_begins_with_the_draws_of_a_fit_of_that_length():
+    """The ladder's third attempt draws on from 120 to 480 draws; its first 120 are those of a 120-draw fit."""
+    data, formula, _ = simulate("bernoulli")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bg.fit(formula, data, "bernoulli", draws=30, tune=5, seed=3, progressbar=False, log_likelihood=False)
+        last = fit.attempts[-1]
+        assert fit.ok and (last["draws_asked"], last["draws"]) == (120, 480)
+        assert "draws 480 (120 asked)" in str(fit.summary())
+        short = bg.fit(formula, data, "bernoulli", draws=120, tune=last["tune"], seed=3, progressbar=False,
+                       retry=False, target_accept=last["target_accept"], log_likelihood=False,
+                       parameterization=fit.spec.parameterization_choice())
+    for name in ("Intercept", "x", "1|g_sigma"):
+        np.testing.assert_array_equal(fit.idata["posterior"][name].values[:, :120], short.idata["posterior"][name].values)

@@ -21,8 +21,8 @@ def test_partial_draws_after_ctrl_c_raise_keyboardinterrupt(monkeypatch):
 
     whole = NutpieEngine.draw
 
-    def interrupted(self, compiled, settings, data=None):  # what nutpie hands back after Ctrl-C
-        return whole(self, compiled, settings, data).isel(draw=slice(0, 7))
+    def interrupted(self, compiled, settings, data=None, more=None):  # what nutpie hands back after Ctrl-C
+        return whole(self, compiled, settings, data, more).isel(draw=slice(0, 7))
 
     monkeypatch.setattr(NutpieEngine, "draw", interrupted)
     with pytest.raises(KeyboardInterrupt, match=r"interrupted: 2 chain\(s\) x 7 draws of the 2 x 20"):
