@@ -133,3 +133,27 @@ def test_a_run_that_draws_on_begins_with_the_draws_of_the_run_that_stopped():
         np.testing.assert_array_equal(longer["posterior"][name].values[:, :100], short["posterior"][name].values)
     assert not np.array_equal(longer["posterior"]["sigma"].values[0], longer["posterior"]["sigma"].values[1])
     np.testing.assert_array_equal(longer["sample_stats"]["diverging"].shape, (3, 160))
+
+
+def test_a_chain_that_fails_or_an_interrupted_judge_stops_the_run_with_its_error():
+    """A chain's error reaches the caller, and Ctrl-C at a checkpoint leaves no sampler behind, instead of a hang."""
+    import nutpie
+    import pymc as pm
+
+    from bayesglmm.chains import draw_chains
+
+    with pm.Model() as nowhere:  # no initial point has a finite log density
+        x = pm.Normal("x")
+        pm.Potential("outside", pm.math.switch(x > 100, 0.0, -np.inf))
+    with pytest.raises(RuntimeError, match="initialization"):
+        draw_chains(nutpie.compile_pymc_model(nowhere, backend="numba"),
+                    DrawSettings(draws=50, tune=50, chains=2, cores=1, seed=1), {})
+
+    def interrupted(tree):
+        raise KeyboardInterrupt
+
+    with pm.Model() as fine:
+        pm.Normal("x")
+    with pytest.raises(KeyboardInterrupt):
+        draw_chains(nutpie.compile_pymc_model(fine, backend="numba"),
+                    DrawSettings(draws=50, tune=50, chains=2, cores=1, seed=1, max_draws=100), {}, interrupted)
