@@ -2,8 +2,9 @@
 
 The draws come from :mod:`bayesglmm.engine` (nutpie by default, compiled with numba and
 cached on disk in ``~/.pytensor``; PyMC's NUTS with ``sampler="pymc"``). Four chains run
-on up to four cores; the same ``seed`` gives bit-identical draws in any process. The
-retry ladder (:func:`ladder_settings`) rebuilds the model from its one record
+on up to four cores; the same ``seed`` gives bit-identical draws in any process. An
+attempt that is short of draws draws on (:func:`more_draws`); the retry ladder
+(:func:`ladder_settings`) rebuilds the model from its one record
 (:class:`bayesglmm.request.ModelRequest`). The log-likelihood is stored so that LOO works
 on the result, a :class:`bayesglmm.result.Fit`.
 """
