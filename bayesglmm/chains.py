@@ -49,8 +49,10 @@ def draw_chains(compiled, settings, options: dict, more: Callable | None = None)
 
     ``more(tree)`` gets the draws so far (a DataTree with ``/posterior`` and
     ``/sample_stats``, the same number of draws per chain) and returns the draws per chain
-    wanted in all, or 0 to stop; requests are capped at ``settings.max_draws``. ``options``
-    go to ``nutpie.sample`` (adaptation, target_accept).
+    wanted in all, or 0 to stop; requests are capped at ``settings.max_draws``. Where it
+    stops the run, the tree it got is returned, as ``more`` left it (the fit finishes it in
+    place: one copy of the draws, not two). ``options`` go to ``nutpie.sample`` (adaptation,
+    target_accept).
 
     Examples
     --------
@@ -109,9 +111,10 @@ def draw_chains(compiled, settings, options: dict, more: Callable | None = None)
             run_to(draws)
             if more is None:
                 break
-            wanted = min(int(more(_combined(_traces(samplers, finished, draws), draws))), most)
+            judged = _combined(_traces(samplers, finished, draws), draws)
+            wanted = min(int(more(judged)), most)
             if wanted <= draws:
-                break
+                return judged  # what the judge saw (and may have finished in place): not built twice
             draws = wanted
         for c, sampler in samplers.items():
             if c not in finished:

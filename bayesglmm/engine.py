@@ -127,7 +127,8 @@ class Engine(ABC):
         """Draws (an ArviZ DataTree with ``/posterior`` and ``/sample_stats``), ``data`` swapped in.
 
         ``more(tree)``, when given, judges the draws so far and returns the draws per chain
-        wanted in all (at most ``settings.max_draws``), or 0 to stop.
+        wanted in all (at most ``settings.max_draws``), or 0 to stop; the run then returns
+        the tree ``more`` got, as ``more`` left it.
         """
 
     def __repr__(self) -> str:

@@ -644,17 +644,17 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     compiled, settings["compile_seconds"] = compiled_for(spec, engine)
     judged = {}
 
-    def judge(tree) -> int:  # the draws so far: finished and diagnosed as the fit's would be
-        judged.update(draws=tree["posterior"].sizes["draw"], idata=finish(spec, tree, seed=seed))
+    def judge(tree) -> int:  # the draws so far, finished (in place) and diagnosed as the fit's would be
+        judged.update(tree=tree, idata=finish(spec, tree, seed=seed))
         judged["diagnostics"] = diagnose(judged["idata"])
-        return more_draws(judged["draws"], judged["diagnostics"], most)
+        return more_draws(tree["posterior"].sizes["draw"], judged["diagnostics"], most)
 
     # The engine and finish() silence the sampler's own FutureWarnings; ours come after.
     start = time.perf_counter()
     raw = engine.draw(compiled, run, more=judge if draw_on else None)
     seconds = time.perf_counter() - start
     draws = settings["draws"] = raw["posterior"].sizes.get("draw", 0)
-    if judged.get("draws") == draws:  # the last checkpoint's draws are the fit's: finished and diagnosed once
+    if judged.get("tree") is raw:  # the run stopped at a checkpoint: its draws are finished and diagnosed
         idata, diagnostics = judged["idata"], judged["diagnostics"]
         idata["posterior"].attrs["sampling_time"] = seconds
     else:
