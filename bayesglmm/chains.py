@@ -11,9 +11,9 @@ gives the same draws whichever checkpoint decides.
 
 Why: a first attempt whose only fault is an R-hat a little above the limit or an ESS a
 little short needs more draws from the same, already adapted chains, not a new warm-up
-(issue 16: the patients model's seed 3 had R-hat 1.011 after 1,000 draws and 1.004 after
-1,500; the ladder's restart with twice the warm-up took 118 s where the extra 500 draws
-take about 9).
+(issue 16). For the patients model, drawing on to 1,500 draws per chain takes 49 s; the
+first attempt and the ladder's restart with twice the warm-up take 106 s
+(``bash dev.sh bench draw_on_cost``, ``benchmarks/DRAW_ON.md``).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def _traces(samplers: dict, finished: dict, draws: int) -> dict:
         while traces[c]["posterior"].sizes.get("draw", 0) < draws:
             if waited > TRACE_WAIT_SECONDS:
                 raise ComputationError(f"chain {c} reported {draws} draws but its trace holds "
-                                   f"{traces[c]['posterior'].sizes.get('draw', 0)}")
+                                       f"{traces[c]['posterior'].sizes.get('draw', 0)}")
             time.sleep(POLL_SECONDS)
             waited += POLL_SECONDS
             traces[c] = samplers[c].inspect()
