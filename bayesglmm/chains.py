@@ -18,17 +18,17 @@ first attempt and the ladder's restart with twice the warm-up take 106 s
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Callable
 
 import numpy as np
 
 from bayesglmm.errors import ComputationError
+from bayesglmm.executor import Progress
 
 #: How often the scheduler looks at the chains' progress (seconds).
 POLL_SECONDS = 0.01
-#: Most often the progress line is rewritten (seconds).
+#: Most often the progress line is written (seconds).
 PROGRESS_SECONDS = 0.5
 
 
@@ -76,7 +76,9 @@ def draw_chains(compiled, settings, options: dict, more: Callable | None = None)
                              progress_rate=max(1, int(POLL_SECONDS * 1000)), **options)
 
     def run_to(draws: int) -> None:
-        needed, running, shown = tune + draws, [], 0.0
+        needed, running = tune + draws, []
+        counted = sum(min(d, needed) for d in done)  # iterations of earlier stages
+        progress, shown = Progress(chains * needed - counted, "sampling iterations", settings.progressbar), 0.0
         while True:
             for c in list(running):
                 trace = _finished_trace(samplers[c])
@@ -98,9 +100,10 @@ def draw_chains(compiled, settings, options: dict, more: Callable | None = None)
                 else:
                     samplers[c] = start(c)
                 running.append(c)
-            if settings.progressbar and (time.perf_counter() - shown > PROGRESS_SECONDS or not running):
-                shown = time.perf_counter()
-                _show(min(sum(min(d, needed) for d in done), chains * needed), chains * needed, final=not running)
+            now = sum(min(d, needed) for d in done)
+            if now > counted and (time.perf_counter() - shown > PROGRESS_SECONDS or not running):
+                progress.update(now - counted)
+                counted, shown = now, time.perf_counter()
             if not running:
                 return
             time.sleep(POLL_SECONDS)
@@ -173,13 +176,6 @@ def _combined(traces: dict, draws: int):
         groups[group] = xr.concat(parts, dim="chain", combine_attrs="override").assign_coords(
             chain=np.arange(len(parts)))
     return xr.DataTree.from_dict(groups)
-
-
-def _show(done: int, total: int, final: bool) -> None:
-    inplace = sys.stderr.isatty()
-    text = f"sampling: {done:,}/{total:,} iterations"
-    sys.stderr.write((f"\r{text}   " + ("\n" if final else "")) if inplace else text + "\n")
-    sys.stderr.flush()
 
 
 __all__ = ["chain_seeds", "draw_chains"]

@@ -663,6 +663,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     check_complete(idata, settings["draws_asked"], chains)
     if keeps_log_likelihood(log_likelihood, spec.n_obs, chains, draws):  # no per-row means to drop here
         attach_log_likelihood(idata, bm)
-    diagnostics = diagnostics or diagnose(idata)
+    if diagnostics is None:
+        diagnostics = diagnose(idata)
     warn_if_failed(diagnostics, stacklevel=3)
     return Fit(spec, idata, diagnostics, settings)
