@@ -447,10 +447,18 @@ class _Interrupts:
     that the parent process set to be ignored is honoured too.
     """
 
-    def __init__(self):
-        self.signum = None
+    def __init__(self, received: list[int] | None = None):
+        self._received = received if received is not None else []  # recorded before main() (the console script)
+        self._signum = None
         self.written = None  # the --out folder, once the outputs are renamed into place
         self._previous = {}
+
+    @property
+    def signum(self) -> int | None:
+        """The signal that stops the command: SIGTERM over SIGINT; one recorded before main() counts."""
+        if self._signum is None and self._received:
+            return self._received[0]
+        return self._signum
 
     @property
     def hit(self) -> bool:
@@ -458,7 +466,7 @@ class _Interrupts:
 
     def _handler(self, signum, frame):
         if self.signum is None or signum == signal.SIGTERM:
-            self.signum = signum
+            self._signum = signum
         self.check()
 
     def check(self) -> None:
@@ -505,13 +513,18 @@ def _interrupted(err: KeyboardInterrupt, interrupts: _Interrupts) -> int:
     return EXIT_STATUS[signal.SIGTERM] if term else EXIT_STATUS[signal.SIGINT]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, received: list[int] | None = None) -> int:
     """Run the ``bayesglmm`` command line; return the exit status.
 
     Parameters
     ----------
     argv : list of str, optional
         The arguments (default: ``sys.argv[1:]``).
+    received : list of int, optional
+        Signals recorded before this call (the console script's ``bayesglmm_command.RECEIVED``,
+        a list it may still append to until this function installs its handlers). Any signal
+        in it stops the command before anything is read, even one whose KeyboardInterrupt was
+        swallowed during the import.
 
     Returns
     -------
@@ -529,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["fit", "p(y, n) ~ treat + (1|centre)", "--data", "multicentre.csv",
     ...       "--family", "binomial", "--out", "results"])  # doctest: +SKIP
     """
-    interrupts = _Interrupts()
+    interrupts = _Interrupts(received)
     command = None
     try:
         with interrupts:  # first: a Ctrl-C from here on is never lost

@@ -44,9 +44,14 @@ import warnings  # noqa: E402
 from bayesglmm import cli  # noqa: E402
 
 FORMULA = "y ~ x + (1|g)"
-# The child process: bayesglmm fit with prior draws instead of NUTS (fast), then cli.main.
+# The child process: what the console script does (bayesglmm_command.main), with prior draws instead of
+# NUTS (fast) patched in between the import and bayesglmm_command.run. An uncaught KeyboardInterrupt during
+# the import kills the process with SIGINT; one that Python swallows (in a weakref callback of the import
+# machinery, say) is still recorded, and run() stops on it.
 CHILD = textwrap.dedent("""
-    import sys, time, warnings
+    import signal, sys, time, warnings
+    import bayesglmm_command
+    signal.signal(signal.SIGINT, bayesglmm_command.record)
     import bayesglmm as bg
     from bayesglmm import cli
     real = bg.fit
@@ -64,7 +69,7 @@ CHILD = textwrap.dedent("""
         return fit
     bg.fit = prior_fit
     print("READY", file=sys.stderr, flush=True)
-    sys.exit(cli.main(sys.argv[2:]))
+    sys.exit(bayesglmm_command.run(cli.main, sys.argv[2:]))
 """)
 
 
@@ -194,8 +199,9 @@ def test_ctrl_c_swallowed_after_sampling_still_writes_nothing(prior_fit, data_cs
 def test_early_ctrl_c_to_a_new_process_writes_nothing(data_csv, tmp_path):
     """Ctrl-C at random moments from the process' first instant (most during the imports) or after them.
 
-    During the imports Python's own handler ends the process (killed by SIGINT: the shell shows 130);
-    from main() on, the command's handler does (exit status 130, one line). Either way nothing is written.
+    During the imports the console script's handler ends the process (killed by SIGINT: the shell shows
+    130), or, where Python swallowed the KeyboardInterrupt, its record does (status 130); from cli.main()
+    on, the command's handler does (exit status 130, one line). Either way nothing is written.
     """
     rng = random.Random(4)
     for attempt in range(6):
@@ -213,6 +219,33 @@ def test_early_ctrl_c_to_a_new_process_writes_nothing(data_csv, tmp_path):
         assert not out.exists(), (attempt, err[-2000:])
         if after_imports:
             assert status == 130 and err.strip().splitlines()[-1] == "interrupted: no files were written", err
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_python_swallows_during_the_import_still_stops_the_command(data_csv, tmp_path, monkeypatch):
+    """The KeyboardInterrupt of a Ctrl-C in a weakref callback is ignored by Python; the record is not."""
+    import weakref
+
+    import bayesglmm_command
+
+    monkeypatch.setattr(bayesglmm_command, "RECEIVED", [])
+
+    class Lock:  # importlib's module locks are dropped through a weakref callback like this one
+        pass
+
+    lock = Lock()
+    ref = weakref.ref(lock, lambda _: bayesglmm_command.record(signal.SIGINT, None))
+    del lock  # the handler raises KeyboardInterrupt inside the callback; Python prints it and goes on
+    assert ref() is None and bayesglmm_command.RECEIVED == [signal.SIGINT]
+
+    started = []
+    assert bayesglmm_command.run(lambda argv, received: started.append(argv), ["fit"]) == 130
+    assert started == []
+
+    out = tmp_path / "results"  # and cli.main, handed a record, stops before it reads anything
+    args = ["fit", FORMULA, "--data", str(data_csv), "--family", "gaussian", "--out", str(out)]
+    assert cli.main(args, received=[signal.SIGINT]) == 130
+    assert not out.exists()
 
 
 def test_ctrl_c_while_renaming_is_held_until_the_outputs_are_complete(prior_fit, data_csv, tmp_path, monkeypatch,
