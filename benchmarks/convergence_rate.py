@@ -29,10 +29,16 @@ folder (never committed) and reads it with ``bayesglmm.datasets.read_csv``:
 - ``grouseticks``: poisson ``TICKS ~ YEAR + cHEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION)`` with an
   observation-level effect ``(1|INDEX)`` beside two grouping factors (lme4; 403 rows), issue 16's hard case;
 - ``wine``: cumulative logit ``rating ~ temp + contact + (1|judge)`` (ordinal; 72 rows, 9 judges);
-- ``salamanders``: negative binomial ``count ~ mined + (1|site)`` (glmmTMB; 644 rows, 23 sites).
+- ``salamanders``: negative binomial ``count ~ mined + (1|site)`` (glmmTMB; 644 rows, 23 sites);
+- added in session 12: ``penicillin`` (lme4, crossed gaussian, 144 rows), ``pastes`` (lme4,
+  nested gaussian, 60 rows), ``dyestuff2`` (lme4, 30 rows, a group SD that lme4 estimates as 0),
+  ``owls`` (glmmTMB, negative binomial with an offset, 599 rows), ``bacteria`` (MASS, bernoulli,
+  220 rows), ``epilepsy`` (brms, poisson with an observation-level effect, 236 rows), ``verbagg``
+  (lme4, crossed bernoulli, 7,584 rows) and ``arabidopsis`` (lme4, poisson with three nested
+  grouping factors, one of 3 levels, on overdispersed counts; 625 rows).
 
-They need ``Rscript`` with lme4, ordinal and glmmTMB (Debian: ``apt-get install -y r-base-core
-r-cran-lme4 r-cran-ordinal r-cran-glmmtmb``); without them these targets' workers fail with R's message
+They need ``Rscript`` with lme4, ordinal, glmmTMB, MASS and brms (Debian: ``apt-get install -y r-base-core
+r-cran-lme4 r-cran-ordinal r-cran-glmmtmb r-cran-brms``); without them these targets' workers fail with R's message
 and the other targets still run.
 """
 
@@ -66,6 +72,23 @@ R_TARGETS = {
              {"rating": [1, 2, 3, 4, 5], "temp": ["cold", "warm"], "contact": ["no", "yes"], "judge": None}),
     "salamanders": ("Salamanders", "count ~ mined + (1|site)", "negativebinomial",
                     {"mined": ["yes", "no"], "site": None}),
+    # added in session 12
+    "penicillin": ("Penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", "gaussian", {"plate": None, "sample": None}),
+    "pastes": ("Pastes", "strength ~ 1 + (1|batch/cask)", "gaussian", {"batch": None, "cask": None}),
+    "dyestuff2": ("Dyestuff2", "Yield ~ 1 + (1|Batch)", "gaussian", {"Batch": None}),  # lme4's SD estimate: 0
+    "owls": ("Owls", "SiblingNegotiation ~ FoodTreatment*SexParent + offset(logBroodSize) + (1|Nest)",
+             "negativebinomial", {"FoodTreatment": None, "SexParent": None, "Nest": None}),
+    "bacteria": ("bacteria", "yes ~ trt + week + (1|ID)", "bernoulli",
+                 {"trt": ["placebo", "drug", "drug+"], "ID": None}),
+    "epilepsy": ("epilepsy", "count ~ zAge + zBase * Trt + (1|patient) + (1|obs)", "poisson",
+                 {"Trt": None, "patient": None, "obs": None}),
+    "verbagg": ("VerbAgg", "yes ~ Anger + Gender + btype + situ + (1|id) + (1|item)", "bernoulli",
+                {"Gender": ["F", "M"], "btype": ["curse", "scold", "shout"], "situ": ["other", "self"],
+                 "id": None, "item": None}),
+    # three regions: a Poisson model without an observation-level term (the counts are overdispersed)
+    "arabidopsis": ("Arabidopsis", "total.fruits ~ nutrient*amd + rack + status + (1|reg) + (1|popu) + (1|gen)",
+                    "poisson", {"reg": None, "popu": None, "gen": None, "rack": None, "nutrient": None,
+                                "amd": ["clipped", "unclipped"], "status": None}),
 }
 
 

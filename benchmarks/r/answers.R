@@ -4,7 +4,8 @@
 # but it can be):
 #   Rscript answers.R export NAME OUT.csv                 writes lme4::sleepstudy or ordinal::wine as CSV
 #                                                         (or lme4::cbpp, lme4::grouseticks,
-#                                                         glmmTMB::Salamanders: benchmarks/convergence_rate.py)
+#                                                         glmmTMB::Salamanders and the other public data
+#                                                         sets of benchmarks/convergence_rate.py)
 #   Rscript answers.R fit MODEL DATA.csv OUT.csv SEED [CORES] [PRIORS] [DRAWS]
 # MODEL: multicentre (binomial, y | trials(n) ~ treat + (1|centre)), sleepstudy (gaussian,
 # Reaction ~ Days + (1|Subject)) or wine (cumulative logit, rating ~ temp + contact + (1|judge)).
@@ -26,6 +27,14 @@ if (mode == "export") {
                  cbpp = { suppressPackageStartupMessages(library(lme4)); lme4::cbpp },
                  grouseticks = { suppressPackageStartupMessages(library(lme4)); lme4::grouseticks },
                  Salamanders = { suppressPackageStartupMessages(library(glmmTMB)); glmmTMB::Salamanders },
+                 Penicillin = lme4::Penicillin,
+                 Pastes = lme4::Pastes,
+                 Dyestuff2 = lme4::Dyestuff2,
+                 Arabidopsis = lme4::Arabidopsis,
+                 VerbAgg = transform(lme4::VerbAgg, yes = as.integer(r2 == "Y")),
+                 Owls = { suppressPackageStartupMessages(library(glmmTMB)); glmmTMB::Owls },
+                 bacteria = transform(MASS::bacteria, yes = as.integer(y == "y")),
+                 epilepsy = { data(epilepsy, package = "brms", envir = environment()); epilepsy },
                  stop("unknown data set ", name))
   write.csv(data, out, row.names = FALSE)
   quit(save = "no")
