@@ -193,9 +193,7 @@ class PhaseTimer:
         setattr(owner, attr, timed)
 
     def install(self):
-        import bambi
-        import nutpie
-
+        import bayesglmm.chains
         import bayesglmm.model
         import bayesglmm.nutpie_compile
 
@@ -203,8 +201,11 @@ class PhaseTimer:
         self.wrap(fit_module, "build_model", "build_s")
         self.wrap(bayesglmm.model, "build_model", "build_s")  # the ladder's rebuilds (ModelRequest.build)
         self.wrap(bayesglmm.nutpie_compile, "compile_numba", "compile_s")  # the engine's compile
-        self.wrap(nutpie, "sample", "sample_s")
-        self.wrap(bambi.Model, "compute_log_likelihood", "loglik_s")
+        # Since the per-chain samplers (session 11) nutpie.sample returns at once (blocking=False):
+        # the sampling is draw_chains, which also judges the draws at its checkpoints (finish, diagnose).
+        self.wrap(bayesglmm.chains, "draw_chains", "sample_s")
+        self.wrap(fit_module, "attach_log_likelihood", "loglik_s")  # bayesglmm.loglik's, or Bambi's where it falls back
+        self.wrap(fit_module, "finish", "finish_s")  # the draws to InferenceData (transforms, integrated terms)
         self.wrap(fit_module, "diagnose", "diagnose_s")
 
     def take(self) -> dict:
@@ -517,10 +518,12 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
           f"{_fmt(r['first_over_brms'], '.2f')} | {_fmt(r['warm_over_brms'], '.2f')} | "
           f"{_fmt(r['warm_over_lme4'], '.1f')} |\n")
     w("\nPhases of our fits (seconds; first run / warm run): build the model, compile (nutpie/numba), sample, "
-      "log-likelihood, diagnostics, summed over the attempts of the retry ladder (*attempts*: 1 when the first "
-      "converged; the sampled numbers are the last attempt's).\n\n| model | params | parameterisation | low-rank | build | compile | sample | "
-      "log-lik | diagnose | attempts | leapfrog steps/draw | steps/s (sampling) | imports | peak MB after sample | "
-      "after log-lik |\n" + "|" + "---|" * 15 + "\n")
+      "finish (the draws to InferenceData), log-likelihood, diagnostics, summed over the attempts of the retry "
+      "ladder (*attempts*: 1 when the first converged; the sampled numbers are the last attempt's). *sample* "
+      "includes the judging of the draws at each checkpoint, whose finish and diagnostics are also counted in "
+      "their own columns.\n\n| model | params | parameterisation | low-rank | build | compile | sample | "
+      "finish | log-lik | diagnose | attempts | leapfrog steps/draw | steps/s (sampling) | imports | peak MB after sample | "
+      "after log-lik |\n" + "|" + "---|" * 16 + "\n")
     for name in MODELS:
         rec = results.get("models", {}).get(name)
         if not rec or "first" not in rec:
@@ -532,7 +535,7 @@ def render_markdown(results: dict, rows: list[dict]) -> str:
 
         parameterization = (f.get("parameterization") or "-").replace("|", "\\|")  # a Markdown cell
         w(f"| {name} | {f.get('n_params')} | {parameterization} | {f.get('low_rank')} | "
-          f"{pair('build_s')} | {pair('compile_s')} | {pair('sample_s')} | {pair('loglik_s')} | "
+          f"{pair('build_s')} | {pair('compile_s')} | {pair('sample_s')} | {pair('finish_s')} | {pair('loglik_s')} | "
           f"{pair('diagnose_s')} | {pair('attempts', 'd')} | {pair('mean_steps_per_draw')} | {pair('steps_per_s_sampling', '.0f')} | "
           f"{_fmt(rec.get('import_s'))} | {pair('sample_peak_mb', '.0f')} | {pair('loglik_peak_mb', '.0f')} |\n")
     missing = [n for n in MODELS if n not in results.get("models", {})]
