@@ -143,6 +143,11 @@ def problem(kind: str, name: str):
     return case.formula, case.data, case.family, None
 
 
+def first_draws(fit) -> int:
+    """The first attempt's draws per chain: more than asked where it drew on (``bayesglmm.fit.more_draws``)."""
+    return fit.attempts[0]["draws"] if fit.attempts else fit.settings["draws"]
+
+
 def worker(kind: str, name: str, seeds: int) -> list[dict]:
     """Fit one target once per seed in this process; one record per fit."""
     import bayesglmm as bg
@@ -159,7 +164,7 @@ def worker(kind: str, name: str, seeds: int) -> list[dict]:
         records.append({"target": name, "seed": seed, "converged": bool(fit.ok), "attempts": max(len(fit.attempts), 1),
                         "wall_s": round(wall, 2), "max_rhat": round(d.max_rhat, 4), "min_ess": round(d.min_ess_bulk, 1),
                         "divergences": int(d.divergences), "ess_per_s": round(d.min_ess_bulk / wall, 2),
-                        "first_draws": fit.attempts[0]["draws"] if fit.attempts else fit.settings["draws"]})
+                        "first_draws": first_draws(fit)})
         if len(fit.attempts) > 1:  # why the ladder climbed: the first attempt's verdict (what failed, where)
             first = fit.attempts[0]
             records[-1]["first_attempt"] = f"{first['verdict']} [{first['parameterization']}]"

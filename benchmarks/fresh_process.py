@@ -4,8 +4,8 @@ Run: ``bash dev.sh bench fresh_process [--target patients] [--seeds 10] [--first
 ``benchmarks/FRESH_PROCESS.md`` (seeds ``first`` to ``first + seeds - 1``; with ``--first`` other
 than 1, ``benchmarks/FRESH_PROCESS_<first>.md``, so that the 10-seed table stays).
 
-Each seed is fitted with the defaults by a new Python process (``convergence_rate.worker`` with
-one seed), so every time includes importing the package and compiling the model, as a user's
+Each seed is fitted with the defaults by a new Python process (the target's data and model from
+``convergence_rate.problem``), so every time includes importing the package and compiling the model, as a user's
 first fit does; numba's and PyTensor's on-disk caches are whatever this machine holds (warm
 after earlier runs: a new machine's very first fit compiles more). Wall time is measured
 around ``bg.fit`` inside the process and around the whole process.
@@ -49,7 +49,7 @@ def main() -> None:
             fit = bg.fit(formula, data, family, link=link, seed=args.one, progressbar=False)
         print("RESULT " + json.dumps({"seed": args.one, "fit_s": round(time.perf_counter() - start, 1),
                                       "converged": bool(fit.ok), "attempts": max(len(fit.attempts), 1),
-                                      "draws": fit.attempts[0]["draws"] if fit.attempts else fit.settings["draws"],
+                                      "draws": convergence_rate.first_draws(fit),
                                       "verdict": fit.diagnostics.verdict()}), flush=True)
         return
     rows = []
