@@ -24,14 +24,15 @@ import xarray as xr
 BLOCK_CELLS = 2_000_000
 
 
-def log_likelihood_function(model, names):
+def log_likelihood_function(model, names, cells: int | None = None):
     """``(function, input names, batched)`` giving the pointwise log-likelihood, or None.
 
     ``names`` are the posterior's variables. The graph of ``logp(y | parents)`` is rewritten
     with each named free variable or deterministic as an input; it is usable only when no
     random variable is left in it. ``batched`` is True when the function takes a block of
     draws at once (each input with a leading draw dimension: PyTensor's ``vectorize_graph``),
-    False when it takes one draw (a graph ``vectorize_graph`` cannot batch).
+    False when it takes one draw (a graph ``vectorize_graph`` cannot batch). ``cells``, the
+    number of values it will compute, chooses the backend (:func:`compile_mode`).
 
     Examples
     --------
@@ -75,8 +76,47 @@ def log_likelihood_function(model, names):
     except NotImplementedError:  # an Op without a batched form: one draw per call
         output, batched = rewritten, False
     with compile_flags():
-        fn = pytensor.function(inputs, output, on_unused_input="ignore")
+        fn = pytensor.function(inputs, output, on_unused_input="ignore", mode=compile_mode(cells))
     return fn, order, batched
+
+
+#: Largest draws x rows (x categories) whose log-likelihood is evaluated by NumPy, not numba.
+NUMPY_MAX_CELLS = 50_000_000
+
+
+def compile_mode(cells: int | None):
+    """PyTensor's mode for a log-likelihood of ``cells`` values: NumPy's up to :data:`NUMPY_MAX_CELLS`.
+
+    numba compiles the function in 5-22 s in a process whose caches are empty (once per
+    model structure; ``benchmarks/course_models.py``, log-lik column), while NumPy (PyTensor's
+    Python linker, each operation one NumPy call on a block of draws) needs no compilation
+    and evaluated the course models' 0.2-34 million values in 0.2-4.7 s: the betablocker
+    model's log-likelihood took 0.2 s instead of 12.5 s on a first fit, the patients model's
+    4.7 s instead of 10.7 s. Above the bound numba's faster loops repay its compilation.
+    Elementwise fusion is left out of the NumPy mode: a fused loop would run in Python per
+    value. The two modes compute the same values (``tests/test_loglik.py``). None: numba.
+
+    Examples
+    --------
+    >>> type(compile_mode(4_000 * 1_000).linker).__name__, type(compile_mode(None).linker).__name__
+    ('PerformLinker', 'NumbaLinker')
+    """
+    from pytensor.compile.mode import Mode, get_default_mode
+
+    if cells is None or cells > NUMPY_MAX_CELLS:
+        return get_default_mode()
+    return Mode(linker="py", optimizer="fast_run").excluding("fusion")
+
+
+def _observed_size(model) -> int | None:
+    """Number of observed values (a constant's or a shared variable's), or None when unknown."""
+    if len(model.observed_RVs) != 1:
+        return None
+    value = model.rvs_to_values[model.observed_RVs[0]]
+    data = getattr(value, "data", None)
+    if data is None and hasattr(value, "get_value"):
+        data = value.get_value()
+    return None if data is None else int(np.size(data))
 
 
 def sampled_intercepts(bm, posterior: xr.Dataset) -> xr.Dataset:
@@ -130,7 +170,10 @@ def pointwise_log_likelihood(model, posterior: xr.Dataset, name: str, *,
     --------
     >>> pointwise_log_likelihood(fit.spec.pymc_model, fit.idata["posterior"].to_dataset(), "y")  # doctest: +SKIP
     """
-    built = log_likelihood_function(model, [str(v) for v in posterior.data_vars])
+    per_draw = _observed_size(model)
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    built = log_likelihood_function(model, [str(v) for v in posterior.data_vars],
+                                    cells=None if per_draw is None else n_draws * per_draw)
     if built is None:
         return None
     fn, order, batched = built

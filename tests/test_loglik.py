@@ -96,3 +96,23 @@ def test_auto_leaves_a_large_log_likelihood_out_and_sensitivity_needs_only_total
     np.testing.assert_allclose(lean.sensitivity()[["prior", "likelihood"]].to_numpy(),
                                stored.sensitivity()[["prior", "likelihood"]].to_numpy(), rtol=1e-8)
     assert "log_likelihood" not in lean.idata.children  # the fit is left as it was
+
+
+@pytest.mark.parametrize("family", ["binomial", "cumulative"])
+def test_numpy_and_numba_evaluate_the_same_log_likelihood(family, monkeypatch):
+    """Small log-likelihoods are evaluated by NumPy (no compilation), large ones by numba: same values."""
+    import bayesglmm.loglik as loglik
+
+    formula, data = CASES[family]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bg.fit(formula, data, family, seed=2, chains=2, draws=30, tune=60, retry=False, progressbar=False)
+    bm = fit.spec.bambi_model
+    model, post = bm.backend.model, sampled_intercepts(bm, fit.idata["posterior"].to_dataset())
+    names = [str(v) for v in post.data_vars]
+    assert type(log_likelihood_function(model, names, cells=N * 60)[0].maker.linker).__name__ == "PerformLinker"
+    by_numpy = pointwise_log_likelihood(model, post, "y")
+    monkeypatch.setattr(loglik, "NUMPY_MAX_CELLS", N * 60 - 1)  # one value too many for NumPy
+    assert type(log_likelihood_function(model, names, cells=N * 60)[0].maker.linker).__name__ == "NumbaLinker"
+    by_numba = pointwise_log_likelihood(model, post, "y")
+    np.testing.assert_allclose(by_numpy["y"].values, by_numba["y"].values, rtol=1e-12, atol=1e-12)
