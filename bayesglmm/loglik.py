@@ -20,8 +20,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-#: Largest draws x rows block evaluated at once (the intermediates of a block: tens of MB).
-BLOCK_CELLS = 2_000_000
+#: Largest draws x rows block evaluated at once. A block's intermediates can be a multiple of
+#: it: NumPy evaluates a dense design's product as a (draws, rows, columns) array, 36 MB at 9
+#: columns (the patients model); a quarter of the 2,000,000 cells used before, which also
+#: evaluated faster (``benchmarks/course_models.py --models patients``, log-lik and peak columns).
+BLOCK_CELLS = 500_000
 
 
 def log_likelihood_function(model, names, cells: int | None = None):
