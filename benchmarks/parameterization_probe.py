@@ -9,7 +9,7 @@ Each seed is one ``bg.fit(..., retry=False)``: one attempt, without the retry la
 without drawing on, so the line shows what these settings alone give. Prints one line per
 seed: wall time, max R-hat, min bulk ESS, divergences, the parameterisation the summary
 shows and, for ``--sd``, the 5/50/95% quantiles of that parameter over all draws and its
-largest value among the divergent draws. ``--parameterization`` is ``auto``, ``centred``,
+median and largest values among the divergent draws. ``--parameterization`` is ``auto``, ``centred``,
 ``non-centred`` or a JSON object of term -> choice. Writes nothing.
 """
 
@@ -52,8 +52,9 @@ def main(argv=None) -> None:
             values = np.asarray(fit.idata["posterior"][args.sd]).ravel()
             diverging = np.asarray(fit.idata["sample_stats"]["diverging"]).ravel().astype(bool)
             q = np.quantile(values, [0.05, 0.5, 0.95])
-            worst = f"{values[diverging].max():.3f}" if diverging.any() else "-"
-            line += f"; {args.sd} 5/50/95%: {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}, largest among divergent draws {worst}"
+            at = values[diverging]
+            where = f"median {np.median(at):.3f}, largest {at.max():.3f}" if at.size else "-"
+            line += f"; {args.sd} 5/50/95%: {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}; in the divergent draws: {where}"
         print(line, flush=True)
 
 
