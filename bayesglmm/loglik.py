@@ -1,4 +1,4 @@
-"""Pointwise log-likelihood of a fit's own rows, from the sampled model's graph, compiled once.
+"""Pointwise log-likelihood of a fit's own rows, from the sampled model's graph, built once.
 
 Bambi's ``compute_log_likelihood`` rebuilds a PyMC distribution from NumPy arrays of every
 per-row parameter and compiles ``pm.logp(...).eval()`` anew for each block of draws, folding
@@ -7,8 +7,9 @@ the arrays in as constants: on a 20,000-row crossed gaussian model that took 43 
 NUTS took. Here the observed variable's log-density is taken from the model that was
 sampled (so censoring, weights' base terms and the families' own likelihoods are exactly the
 ones sampled), with every stored parameter (free variables and deterministics in the
-posterior) replaced by an input; the function is compiled once, batched over draws, and
-evaluated a block of draws at a time into a preallocated (chain, draw, row) array.
+posterior) replaced by an input; the function is built once, batched over draws, and
+evaluated a block of draws at a time into a preallocated (chain, draw, row) array, by NumPy
+or, for large ones, by numba (:func:`compile_mode`).
 
 Where the stored draws do not determine the likelihood (a free variable the posterior does
 not keep, which the replaced graph would still need), :func:`log_likelihood_function` returns
@@ -22,8 +23,9 @@ import xarray as xr
 
 #: Largest draws x rows block evaluated at once. A block's intermediates can be a multiple of
 #: it: NumPy evaluates a dense design's product as a (draws, rows, columns) array, 36 MB at 9
-#: columns (the patients model); a quarter of the 2,000,000 cells used before, which also
-#: evaluated faster (``benchmarks/course_models.py --models patients``, log-lik and peak columns).
+#: columns (the patients model). With 2,000,000 cells patients' peak RSS after the
+#: log-likelihood was 1,402 MB and the log-likelihood took 6.2 s; with these, 1,134 MB and
+#: 4.8 s (``benchmarks/course_models.py --models patients``, warm fit).
 BLOCK_CELLS = 500_000
 
 
@@ -83,21 +85,22 @@ def log_likelihood_function(model, names, cells: int | None = None):
     return fn, order, batched
 
 
-#: Largest draws x rows (x categories) whose log-likelihood is evaluated by NumPy, not numba.
+#: Most draws x observed values whose log-likelihood is evaluated by NumPy, not numba.
 NUMPY_MAX_CELLS = 50_000_000
 
 
 def compile_mode(cells: int | None):
     """PyTensor's mode for a log-likelihood of ``cells`` values: NumPy's up to :data:`NUMPY_MAX_CELLS`.
 
-    numba compiles the function in 5-22 s in a process whose caches are empty (once per
-    model structure; ``benchmarks/course_models.py``, log-lik column), while NumPy (PyTensor's
-    Python linker, each operation one NumPy call on a block of draws) needs no compilation
-    and evaluated the course models' 0.2-34 million values in 0.2-4.7 s: the betablocker
-    model's log-likelihood took 0.2 s instead of 12.5 s on a first fit, the patients model's
-    4.7 s instead of 10.7 s. Above the bound numba's faster loops repay its compilation.
-    Elementwise fusion is left out of the NumPy mode: a fused loop would run in Python per
-    value. The two modes compute the same values (``tests/test_loglik.py``). None: numba.
+    numba compiles the function once per process (its disk cache serves later processes),
+    while NumPy (PyTensor's Python linker, each operation one NumPy call on a block of draws)
+    needs no compilation. On a first fit with empty caches the log-likelihood took 0.2-5.5 s
+    instead of 13.5-21.7 s (betablocker, schizo, housing, patients; paired runs of
+    ``benchmarks/course_models.py``, log-lik column, ``benchmarks/course_models_notes.md``).
+    With warm caches numba's loops are faster (patients: 1.6 s against 4.8 s), so above the
+    bound, where NumPy's time grows past a typical compilation, numba is used. Elementwise
+    fusion is left out of the NumPy mode: a fused loop would run in Python per value. The
+    two modes compute the same values (``tests/test_loglik.py``). ``cells`` None: numba.
 
     Examples
     --------
