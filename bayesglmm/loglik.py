@@ -29,15 +29,16 @@ import xarray as xr
 BLOCK_CELLS = 500_000
 
 
-def log_likelihood_function(model, names, cells: int | None = None):
+def log_likelihood_function(model, names, draws: int | None = None):
     """``(function, input names, batched)`` giving the pointwise log-likelihood, or None.
 
     ``names`` are the posterior's variables. The graph of ``logp(y | parents)`` is rewritten
     with each named free variable or deterministic as an input; it is usable only when no
     random variable is left in it. ``batched`` is True when the function takes a block of
     draws at once (each input with a leading draw dimension: PyTensor's ``vectorize_graph``),
-    False when it takes one draw (a graph ``vectorize_graph`` cannot batch). ``cells``, the
-    number of values it will compute, chooses the backend (:func:`compile_mode`).
+    False when it takes one draw (a graph ``vectorize_graph`` cannot batch). ``draws``, the
+    number of draws it will be evaluated for, times the observed values chooses the backend
+    (:func:`compile_mode`; None: numba).
 
     Examples
     --------
@@ -61,7 +62,8 @@ def log_likelihood_function(model, names, cells: int | None = None):
     if len(model.observed_RVs) != 1:
         return None
     observed = model.observed_RVs[0]
-    logp = pm.logp(observed, model.rvs_to_values[observed])
+    value = model.rvs_to_values[observed]
+    logp = pm.logp(observed, value)
     stored = set(model.free_RVs) | set(model.deterministics)
     replacements, order = {}, []
     for name in names:
@@ -80,6 +82,8 @@ def log_likelihood_function(model, names, cells: int | None = None):
         inputs = batched_inputs
     except NotImplementedError:  # an Op without a batched form: one draw per call
         output, batched = rewritten, False
+    size = _data_size(value)
+    cells = None if draws is None or size is None else draws * size
     with compile_flags():
         fn = pytensor.function(inputs, output, on_unused_input="ignore", mode=compile_mode(cells))
     return fn, order, batched
@@ -114,11 +118,8 @@ def compile_mode(cells: int | None):
     return Mode(linker="py", optimizer="fast_run").excluding("fusion")
 
 
-def _observed_size(model) -> int | None:
-    """Number of observed values (a constant's or a shared variable's), or None when unknown."""
-    if len(model.observed_RVs) != 1:
-        return None
-    value = model.rvs_to_values[model.observed_RVs[0]]
+def _data_size(value) -> int | None:
+    """Number of values of an observed variable (a constant or a shared variable), or None when unknown."""
     data = getattr(value, "data", None)
     if data is None and hasattr(value, "get_value"):
         data = value.get_value()
@@ -176,15 +177,12 @@ def pointwise_log_likelihood(model, posterior: xr.Dataset, name: str, *,
     --------
     >>> pointwise_log_likelihood(fit.spec.pymc_model, fit.idata["posterior"].to_dataset(), "y")  # doctest: +SKIP
     """
-    per_draw = _observed_size(model)
-    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    built = log_likelihood_function(model, [str(v) for v in posterior.data_vars],
-                                    cells=None if per_draw is None else n_draws * per_draw)
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    n = chains * draws
+    built = log_likelihood_function(model, [str(v) for v in posterior.data_vars], draws=n)
     if built is None:
         return None
     fn, order, batched = built
-    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    n = chains * draws
     arrays = []
     for v in order:  # each draw in the graph's own dimension order and shape (Bambi reorders some)
         dims = tuple(model.named_vars_to_dims.get(v) or ())

@@ -110,9 +110,9 @@ def test_numpy_and_numba_evaluate_the_same_log_likelihood(family, monkeypatch):
     bm = fit.spec.bambi_model
     model, post = bm.backend.model, sampled_intercepts(bm, fit.idata["posterior"].to_dataset())
     names = [str(v) for v in post.data_vars]
-    assert type(log_likelihood_function(model, names, cells=N * 60)[0].maker.linker).__name__ == "PerformLinker"
+    assert type(log_likelihood_function(model, names, draws=60)[0].maker.linker).__name__ == "PerformLinker"
     by_numpy = pointwise_log_likelihood(model, post, "y")
-    monkeypatch.setattr(loglik, "NUMPY_MAX_CELLS", N * 60 - 1)  # one value too many for NumPy
-    assert type(log_likelihood_function(model, names, cells=N * 60)[0].maker.linker).__name__ == "NumbaLinker"
+    monkeypatch.setattr(loglik, "NUMPY_MAX_CELLS", N * 60 - 1)  # 60 draws x N rows: one value too many
+    assert type(log_likelihood_function(model, names, draws=60)[0].maker.linker).__name__ == "NumbaLinker"
     by_numba = pointwise_log_likelihood(model, post, "y")
     np.testing.assert_allclose(by_numpy["y"].values, by_numba["y"].values, rtol=1e-12, atol=1e-12)
