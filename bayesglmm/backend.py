@@ -36,6 +36,7 @@ from bambi.backend.model_components import ConstantComponent, ResponseComponent
 from bambi import Prior
 
 from bayesglmm.errors import PriorError, SettingsError
+from bayesglmm.parameterization import PARTIAL_SUFFIX
 
 
 def corr_dims(label: str) -> tuple[str, str]:
@@ -385,7 +386,7 @@ def parent_levels(index: np.ndarray, parent_index: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_centred_total(gst, mean):
+def build_centred_total(gst, mean, information: float | None = None):
     """A centred group intercept sampled as its total ``w ~ Normal(mean, sd)``; returns ``(u, w)``.
 
     ``u = w - mean`` is stored under the term's own name and ``w`` as ``{term}_total``. Given
@@ -395,6 +396,8 @@ def build_centred_total(gst, mean):
     effect: the data pin down each b-level's ``u_a + u_ab``, and sampling ``u_ab`` alone made
     every doctor move against its hospital (patients: hospital SD bulk ESS 161 of 4,000). The
     term of :func:`intercept_absorber` and its nested terms include the intercept as well.
+    With ``information`` (a level's, :func:`bayesglmm.model.level_information`) the term is
+    sampled partially centred instead (:func:`build_partial_total`).
     """
     term = gst.term
     label = gst.name
@@ -402,8 +405,61 @@ def build_centred_total(gst, mean):
     sd_prior = term.prior.args["sigma"]
     sd_label = f"{label}_{term.hyperprior_alias.get('sigma', 'sigma')}"
     sigma = get_distribution_from_prior(sd_prior)(sd_label, **sd_prior.args)
+    if information is not None:
+        return build_partial_total(label, mean, sigma, information, dims)
     total = pm.Normal(f"{label}_total", mu=mean, sigma=sigma, dims=dims)
     return pm.Deterministic(label, total - mean, dims=dims), total
+
+
+def centring_weight(sigma, information: float):
+    """How centred a partially centred term is at SD ``sigma``: ``I sd^2 / (1 + I sd^2)``, in [0, 1].
+
+    The share of a level's variance that is the effects' spread rather than the noise of its
+    data (``1 / I``): the weight that makes the Gibbs sampler of a normal hierarchical model
+    mix best (Papaspiliopoulos, Roberts & Skold 2003, "Non-centered parameterisations for
+    hierarchical models and data augmentation", Bayesian Statistics 7). Near 0 (non-centred)
+    where the SD is small beside the data's noise, near 1 (centred) where it is large.
+
+    Examples
+    --------
+    >>> [round(float(centring_weight(sd, 20.0)), 3) for sd in (0.01, 0.2236, 2.0)]
+    [0.002, 0.5, 0.988]
+    """
+    return 1.0 - 1.0 / (1.0 + information * sigma**2)
+
+
+def build_partial_total(label: str, mean, sigma, information: float, dims):
+    """A group intercept sampled partially centred; returns ``(u, mean + u)``.
+
+    With ``w = centring_weight(sigma, information)``, ``v ~ Normal(w * mean, sigma**w)`` is
+    sampled (as ``{label}_partial``) and ``u = sigma**(1 - w) * (v - w * mean)`` stored under
+    the term's name. Given the SD, ``v -> u`` is affine, so ``u ~ Normal(0, sigma)`` whatever
+    ``w``: the model is unchanged, only the sampler's coordinates move. ``w = 1`` is the
+    centred total ``mean + u`` (:func:`build_centred_total`), ``w = 0`` the non-centred
+    ``u = sigma * z`` (partial non-centring, Papaspiliopoulos, Roberts & Skold 2007,
+    Statistical Science 22:59; in this form Gorinova, Moore & Hoffman 2020, ICML). The weight
+    moves with the SD, so each part of the SD's posterior gets the parameterisation that
+    suits it.
+
+    Why: a term with few levels, such as lme4's Arabidopsis ``(1|reg)`` (3 regions, other
+    terms nested in it), has an SD whose posterior spans orders of magnitude. Sampled centred
+    it diverges in the funnel's neck (small SD); non-centred, in the SD's upper tail, where
+    the data pin down each level's total; with any one fixed weight, at one end or the other
+    (issue 16, ``benchmarks/PARTIAL_CENTRING.md``).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> with pm.Model(coords={"g": ["a", "b", "c"]}) as m:
+    ...     sd = pm.HalfNormal("g_sigma", 1.0)
+    ...     u, total = build_partial_total("1|g", pm.Normal("Intercept", 0, 1), sd, 20.0, ["g"])
+    >>> sorted(v.name for v in m.free_RVs)
+    ['1|g_partial', 'Intercept', 'g_sigma']
+    """
+    weight = centring_weight(sigma, information)
+    partial = pm.Normal(f"{label}{PARTIAL_SUFFIX}", mu=weight * mean, sigma=sigma**weight, dims=dims)
+    effect = pm.Deterministic(label, sigma ** (1.0 - weight) * (partial - weight * mean), dims=dims)
+    return effect, mean + effect
 
 
 def is_unit(predictor: np.ndarray) -> bool:
@@ -507,9 +563,10 @@ class GLMMComponent(DistributionalComponent):
     """
 
     def __init__(self, component, blocks, etas, fixed_design="qr", centre_design=False, per_category=False,
-                 marginalised=None):
+                 marginalised=None, partial=None):
         super().__init__(component)
         self.marginalised = marginalised  # built plainly centred, Normal(0, sd): the engine integrates it out
+        self.partial = dict(partial or {})  # term -> its levels' information (build_partial_total)
         self.per_category = per_category  # one linear predictor per non-reference category: Bambi's own build
         self.blocks = blocks
         self.etas = etas
@@ -611,13 +668,16 @@ class GLMMComponent(DistributionalComponent):
                 around = self.intercept
                 if parent in coefs:  # nested below a term sampled apart: around the parent's effect too
                     around = around + coefs[parent][parent_levels(term.group_index, terms[parent].group_index)]
-                coef, totals[name] = build_centred_total(gst, around)
+                coef, totals[name] = build_centred_total(gst, around, self.partial.get(name))
             elif centred and parent in coefs and name != self.marginalised:
                 # Around the parent's total where it includes the intercept, else around its effect.
                 around = totals.get(parent, coefs[parent])
-                coef, total = build_centred_total(gst, around[parent_levels(term.group_index, terms[parent].group_index)])
+                coef, total = build_centred_total(gst, around[parent_levels(term.group_index, terms[parent].group_index)],
+                                                  self.partial.get(name))
                 if parent in totals:
                     totals[name] = total
+            elif name in self.partial:  # partially centred around zero
+                coef, _ = build_centred_total(gst, 0.0, self.partial[name])
             else:
                 coef = gst.build(bmb_model)
             coefs[name] = coef
@@ -731,6 +791,10 @@ class GLMMBackend(PyMCModel):
     per_category : bool
         One linear predictor per non-reference category (the categorical family): the group
         effects are built as Bambi builds them (``fixed_design`` must be ``"plain"``).
+    marginalised : str, optional
+        The group term the engine integrates out (built plainly centred).
+    partial : dict, optional
+        Partially centred group term -> its levels' information (:func:`build_partial_total`).
 
     Examples
     --------
@@ -746,9 +810,10 @@ class GLMMBackend(PyMCModel):
     """
 
     def __init__(self, blocks, etas, fixed_design="qr", weights=None, intercept_parameters=(), per_category=False,
-                 marginalised=None):
+                 marginalised=None, partial=None):
         super().__init__()
         self.marginalised = marginalised
+        self.partial = dict(partial or {})
         self.per_category = bool(per_category)
         if self.per_category and fixed_design == "qr":
             raise SettingsError("The QR design is written for one linear predictor; a categorical model (one per "
@@ -781,7 +846,7 @@ class GLMMBackend(PyMCModel):
             for name, component in spec.conditional_parameters.items():
                 self.components[name] = GLMMComponent(component, self.blocks, self.etas, self.fixed_design,
                                                       centre_design=bool(centred), per_category=self.per_category,
-                                                      marginalised=self.marginalised)
+                                                      marginalised=self.marginalised, partial=self.partial)
                 self.components[name].build(self, spec)
             for name in centred:
                 self._add_at_zero(name, spec)

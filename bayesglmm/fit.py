@@ -24,7 +24,8 @@ from bayesglmm import marginal
 from bayesglmm.diagnostics import ESS_MIN, RHAT_MAX, ConvergenceWarning, diagnose, warn_if_failed
 from bayesglmm.engine import DrawSettings, compile_flags, compiled_for, finish, get_engine, marginalised_levels
 from bayesglmm.errors import ComputationError, SettingsError
-from bayesglmm.model import ModelSpec, build_model, centred_around
+from bayesglmm.model import ModelSpec, build_model
+from bayesglmm.parameterization import PARTIAL, PARTIAL_SUFFIX, centred_around
 from bayesglmm.result import Fit
 
 Sampler = Literal["nutpie", "pymc"]
@@ -159,7 +160,7 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         Drop rows with missing values in the model's columns (recorded) instead of raising.
     progressbar : bool, optional
         Show progress; default only when standard error is a terminal.
-    parameterization : {"auto", "centred", "non-centred", "marginalised"} or dict
+    parameterization : {"auto", "centred", "non-centred", "partially centred", "marginalised"} or dict
         Of the group effects (see :func:`bayesglmm.model.build_model`); shown in the summary.
         In a gaussian model "auto" integrates the group intercept with the most levels out
         exactly and draws its effects from their conditional posterior (:mod:`bayesglmm.marginal`).
@@ -169,10 +170,10 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         either way (see :func:`bayesglmm.model.build_model`); shown in the summary.
     retry : {"auto", True, False}
         What to do when the fit does not converge. Each attempt first draws on: when its
-        only faults are a low ESS or an R-hat above 1.01 (at most ``RHAT_DRAW_ON_MAX``) and
-        there is no divergence, the same chains go on to more draws (:func:`more_draws`:
-        enough for the ESS limit with a margin, at least 1.5 and at most 4 times the draws
-        asked for), judged again at each checkpoint; the first draws are those a shorter
+        only faults are a low ESS or an R-hat above 1.01 (at most ``RHAT_DRAW_ON_MAX``, any
+        on the ladder's last attempt) and there is no divergence, the same chains go on to
+        more draws (:func:`more_draws`: enough for the ESS limit with a margin, at least 1.5
+        and at most 4 times the draws asked for), judged again at each checkpoint; the first draws are those a shorter
         run gives (:mod:`bayesglmm.chains`). Then the ladder tries again up to twice.
         First: after divergences, twice the warm-up with target_accept 0.95; without any,
         twice the warm-up and twice the draws at the same target_accept (the failure was
@@ -182,7 +183,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         ``benchmarks/TESTSET.md``). Then: twice the warm-up, and target_accept 0.99 after
         divergences or twice the draws again without; each group term whose diagnostics point
         at it changes its parameterisation (:func:`parameterization_for`: a weakly informed SD
-        non-centred, mixing SDs with stuck level effects centred), the others keep theirs.
+        non-centred, mixing SDs with stuck level effects centred, a diverging non-centred
+        parent of nested terms partially centred), the others keep theirs.
         "auto" (default) and True (the same) draw on and retry every failure, at most twice;
         False never: the fit has exactly ``draws`` draws. The model
         (formula, family, priors) never changes. Every attempt is stored in
@@ -260,11 +262,15 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
             wanted = parameterization_for(spec, result.diagnostics)
             if wanted != chosen:
                 spec = spec.request.replace(parameterization=wanted).build(data)
+        # The last attempt draws on at any R-hat: no attempt follows to restart its chains, so
+        # more draws are the only remedy left (Arabidopsis seed 1: R-hat 1.065 at 1,000 draws,
+        # 1.041 at 1,500; benchmarks/PARTIAL_CENTRING.md). They cost time on a failing fit only.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = sample(spec, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed, sampler=sampler,
                             target_accept=accept, low_rank=low_rank, progressbar=progressbar,
-                            log_likelihood=False, draw_on=True)
+                            log_likelihood=False, draw_on=True,
+                            rhat_draw_on_max=np.inf if step == 2 else RHAT_DRAW_ON_MAX)
         attempts.append(_attempt(result))
     result.attempts = attempts
     if keeps_log_likelihood(log_likelihood, result.spec.n_obs, chains, result.settings["draws"]):
@@ -309,6 +315,15 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
     between parent and nested effects (grouseticks, broods in locations: 0 divergences
     centred around the location, 106-1052 with the broods non-centred; issue 16).
 
+    A parent whose SD fails while it is non-centred already, with divergences, and with
+    nested terms sampled around it, is sampled partially centred
+    (:func:`bayesglmm.backend.build_partial_total`: centred where its SD is large, non-centred
+    where it is small), and so are the centred terms around it that have nested terms of
+    their own. That is a term with few levels whose SD's posterior spans orders of magnitude:
+    non-centred it diverges in the SD's upper tail, centred in the funnel's neck. Measured on
+    lme4's Arabidopsis, ``(1|reg)`` with 3 regions above ``(1|popu)`` (9) and ``(1|gen)`` (24),
+    by ``benchmarks/parameterization_probe.py`` (``benchmarks/PARTIAL_CENTRING.md``).
+
     Examples
     --------
     >>> parameterization_for(fit.spec, fit.diagnostics)  # doctest: +SKIP
@@ -329,11 +344,23 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
                                                             for label in bad):
                 continue  # the variance split between a nested term and its parent: keep the nesting
             wanted = "non-centred"
-        elif any(label.startswith((f"{name}[", f"{name}_total[")) for name in unit for label in bad):
+            if (diagnostics.divergences and len(unit) == 1 and choice[unit[0]] == "non-centred"
+                    and unit[0] in around.values() and unit[0] not in in_block):
+                wanted = PARTIAL  # diverging non-centred, its nested terms centred around it
+        elif any(label.startswith((f"{name}[", f"{name}_total[", f"{name}{PARTIAL_SUFFIX}[")) for name in unit
+                 for label in bad):
             wanted = "centred"
         else:
             continue
         choice.update({name: wanted for name in unit})
+    # Below a partially centred parent, a centred term that is a parent in turn goes partially
+    # centred too (Arabidopsis's populations, 9 levels between the regions and the genotypes:
+    # with the regions alone partially centred, the divergences left sat at the population SD's
+    # smallest values). A leaf keeps its choice: its many levels inform its SD.
+    for _ in range(len(around)):  # a chain of nested terms is at most this long
+        for name, parent in around.items():
+            if choice.get(parent) == PARTIAL and choice.get(name) == "centred" and name in around.values():
+                choice[name] = PARTIAL
     return choice
 
 
@@ -346,14 +373,15 @@ DRAW_ON_MAX_FACTOR = 4
 RHAT_DRAW_ON_MAX = 1.05
 
 
-def more_draws(draws: int, diagnostics, most: int) -> int:
+def more_draws(draws: int, diagnostics, most: int, rhat_max: float = RHAT_DRAW_ON_MAX) -> int:
     """Draws per chain to go on to after a checkpoint at ``draws``, or 0 to stop there.
 
     Stop when the draws converged, after a divergence (more draws of the same chains keep
     it: the ladder's longer warm-up and higher target_accept are the remedy) or at an R-hat
-    above :data:`RHAT_DRAW_ON_MAX`. Otherwise (a low ESS, or an R-hat a little above the
-    limit) enough draws for ``ESS_MIN`` with a quarter to spare, at least 1.5 times the
-    draws so far, at most ``most``, rounded up to a hundred.
+    above ``rhat_max`` (:data:`RHAT_DRAW_ON_MAX`; the ladder's last attempt has no limit).
+    Otherwise (a low ESS, or an R-hat above the limit) enough draws for ``ESS_MIN`` with a
+    quarter to spare, at least 1.5 times the draws so far, at most ``most``, rounded up to
+    a hundred.
 
     Examples
     --------
@@ -367,8 +395,13 @@ def more_draws(draws: int, diagnostics, most: int) -> int:
     4000
     >>> more_draws(1000, Diagnostics(table, 2, np.array([1.0]), ["ESS"]), 4000)  # divergences
     0
+    >>> table = pd.DataFrame({"r_hat": [1.065], "ess_bulk": [49.0], "ess_tail": [90.0]})
+    >>> more_draws(1000, Diagnostics(table, 0, np.array([1.0]), ["R-hat"]), 4000)  # a chain stuck
+    0
+    >>> more_draws(1000, Diagnostics(table, 0, np.array([1.0]), ["R-hat"]), 4000, rhat_max=np.inf)  # last attempt
+    4000
     """
-    if diagnostics.ok or diagnostics.divergences or diagnostics.max_rhat > RHAT_DRAW_ON_MAX:
+    if diagnostics.ok or diagnostics.divergences or diagnostics.max_rhat > rhat_max:
         return 0
     factor = max(1.5, 1.25 * ESS_MIN / max(diagnostics.min_ess_bulk, 1.0))
     wanted = int(np.ceil(draws * factor / 100.0) * 100)
@@ -612,14 +645,15 @@ def resolve_seed(seed) -> int:
 def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int = 4, cores: int | None = None,
            seed: int | None = None, sampler: Sampler = "nutpie", target_accept: float | None = None,
            low_rank: bool | None = None, prior_only: bool = False, progressbar: bool | None = None,
-           log_likelihood: bool | str = "auto", draw_on: bool = False) -> Fit:
+           log_likelihood: bool | str = "auto", draw_on: bool = False,
+           rhat_draw_on_max: float = RHAT_DRAW_ON_MAX) -> Fit:
     """Sample a built model (the second step of :func:`fit`); arguments as :func:`fit`'s.
 
     The draws come from :mod:`bayesglmm.engine`, which compiles the spec's model once (with
     the data as inputs) and reuses it for every later attempt on the same spec. With
     ``draw_on`` the chains go on past ``draws`` while :func:`more_draws` asks (up to
-    ``DRAW_ON_MAX_FACTOR`` times); ``fit.settings`` records ``draws`` (kept) and
-    ``draws_asked``.
+    ``DRAW_ON_MAX_FACTOR`` times; ``rhat_draw_on_max`` is its ``rhat_max``);
+    ``fit.settings`` records ``draws`` (kept) and ``draws_asked``.
 
     Examples
     --------
@@ -648,7 +682,7 @@ def sample(spec: ModelSpec, *, draws: int = 1000, tune: int = 1000, chains: int 
     def judge(tree) -> int:  # the draws so far, finished (in place) and diagnosed as the fit's would be
         judged.update(tree=tree, idata=finish(spec, tree, seed=seed))
         judged["diagnostics"] = diagnose(judged["idata"])
-        return more_draws(tree["posterior"].sizes["draw"], judged["diagnostics"], most)
+        return more_draws(tree["posterior"].sizes["draw"], judged["diagnostics"], most, rhat_draw_on_max)
 
     # The engine and finish() silence the sampler's own FutureWarnings; ours come after.
     start = time.perf_counter()

@@ -26,6 +26,7 @@ from bayesglmm.errors import FamilyError, FormulaError, PriorError, SettingsErro
 from bayesglmm.families import Family, get_family
 from bayesglmm.request import ModelRequest
 from bayesglmm.formula import ParsedFormula, parse_formula
+from bayesglmm.parameterization import PARTIAL, as_choice, centred_around, centred_label
 from bayesglmm.priors import (DEFAULT_LKJ_ETA, check_prior_names, check_prior_shapes, check_prior_values, default_priors,
                               describe, valid_prior_names)
 from bayesglmm.validate import PreparedData, SeparationWarning, prepare_data, separated_columns
@@ -57,7 +58,8 @@ class ModelSpec:
         Grouping factor -> LKJ shape of its correlated block.
     parameterization : dict
         Group term -> ``"centred"`` or ``"non-centred"``, with how a centred term is sampled:
-        ``"centred (LKJ)"``, ``"centred (around 1|a)"``, ``"centred (around the intercept)"``.
+        ``"centred (LKJ)"``, ``"centred (around 1|a)"``, ``"centred (around the intercept)"``,
+        ``"partially centred (around the intercept)"`` (:mod:`bayesglmm.parameterization`).
     level_information : dict
         Group term -> :class:`LevelInformation` (information, between-level SD, score).
     fixed_design : str
@@ -109,7 +111,7 @@ class ModelSpec:
         return len(self.data.frame)
 
     def parameterization_choice(self) -> dict:
-        """Group term -> ``"centred"`` or ``"non-centred"``: the choice made, as ``build_model`` takes it.
+        """Group term -> ``"centred"``, ``"non-centred"``, ...: the choice made, as ``build_model`` takes it.
 
         Rebuilding with this dict gives the same parameterisation on any data (the ``auto``
         rule may choose otherwise on other rows); how a centred term is sampled (around its
@@ -120,8 +122,7 @@ class ModelSpec:
         >>> spec.parameterization_choice()  # doctest: +SKIP
         {'1|centre': 'centred'}
         """
-        return {term: label if label == marginal.LABEL else "centred" if label.startswith("centred") else "non-centred"
-                for term, label in self.parameterization.items()}
+        return {term: as_choice(label) for term, label in self.parameterization.items()}
 
     @property
     def marginalised(self) -> str | None:
@@ -283,7 +284,8 @@ def level_information(term, family: str | Family, y, trials=None, exposure=None,
     return LevelInformation(round(median_info, 3), round(between**0.5, 3), round(median_info * between, 3))
 
 
-def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors, *, link, dpars, weights):
+def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors, *, link, dpars, weights,
+                          per_category=False):
     """Mark each group term centred, non-centred or marginalised; return (labels, information)."""
     comp = bm.parameters[bm.family.likelihood.parent]
     correlated = {name for b in pf.correlated_blocks for name in b.term_names}
@@ -310,9 +312,13 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
     info = {name: info[name] for name in terms}
     wanted = {name: choice.get(name, "auto") if isinstance(choice, dict) else choice for name in terms}
     for name, value in wanted.items():
-        if value not in ("auto", "centred", "non-centred", marginal.LABEL):
-            raise SettingsError(f"parameterization for {name!r} must be 'auto', 'centred', 'non-centred' or "
-                                f"'{marginal.LABEL}'; got {value!r}.")
+        if value not in ("auto", "centred", "non-centred", PARTIAL, marginal.LABEL):
+            raise SettingsError(f"parameterization for {name!r} must be 'auto', 'centred', 'non-centred', "
+                                f"'{PARTIAL}' or '{marginal.LABEL}'; got {value!r}.")
+        if value == PARTIAL and (name in correlated or per_category or terms[name].kind != "intercept"):
+            raise SettingsError(f"parameterization for {name!r}: '{PARTIAL}' is for group intercepts outside a "
+                                "correlated block, in families with one linear predictor; "
+                                "choose 'centred' or 'non-centred'.")
     reasons = {name: marginal.refusal(term, family, link, prior=chosen[name], dpars=dpars, weights=weights,
                                       censored=pf.censored, correlated=name in correlated,
                                       is_parent=name in parents.values(),
@@ -339,13 +345,14 @@ def _set_parameterization(bm, chosen, pf, family, y, trials, choice, user_priors
         elif wanted[name] == "auto":
             centred = term.kind == "intercept" and info[name].score >= CENTRED_MIN_SCORE
         else:
-            centred = wanted[name] == "centred"
-        chosen[name].noncentered = not centred
-        labels[name] = "centred" if centred else "non-centred"
+            centred = wanted[name] in ("centred", PARTIAL)
+        chosen[name].noncentered = not centred  # a partially centred term is built by bayesglmm.backend, not Bambi
+        labels[name] = centred_label(partial=wanted[name] == PARTIAL) if centred else "non-centred"
     for name, parent in parents.items():
         # A centred nested intercept is sampled around its parent's (bayesglmm.backend).
-        if labels.get(name) == "centred" and terms[name].kind == "intercept" and terms[parent].kind == "intercept":
-            labels[name] = f"centred (around {parent})"
+        if labels[name] in ("centred", PARTIAL) and terms[name].kind == "intercept" \
+                and terms[parent].kind == "intercept":
+            labels[name] = centred_label(parent, partial=labels[name] == PARTIAL)
     return labels, info
 
 
@@ -357,22 +364,8 @@ def _label_intercept_absorber(bm, pf, labels) -> None:
     absorber = intercept_absorber(comp.group_specific_terms, comp.intercept_term is not None, correlated, integrated)
     if absorber is not None:
         parent = centred_around(labels[absorber])
-        labels[absorber] = f"centred (around {parent} and the intercept)" if parent else "centred (around the intercept)"
-
-
-def centred_around(label: str) -> str | None:
-    """The group term a centred term is sampled around, from its label; None if none (or only the intercept).
-
-    Examples
-    --------
-    >>> centred_around("centred (around 1|dept and the intercept)"), centred_around("centred (around 1|a)")
-    ('1|dept', '1|a')
-    >>> centred_around("centred (around the intercept)") is None, centred_around("non-centred") is None
-    (True, True)
-    """
-    if not label.startswith("centred (around ") or label == "centred (around the intercept)":
-        return None
-    return label[len("centred (around "):-1].removesuffix(" and the intercept")
+        around = f"{parent} and the intercept" if parent else "the intercept"
+        labels[absorber] = centred_label(around, partial=labels[absorber].startswith(PARTIAL))
 
 
 def _warn_separation(bm, y, trials, priors) -> None:
@@ -515,7 +508,7 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     dropna : bool
         Drop rows with missing values in the model's columns (the count is recorded)
         instead of raising.
-    parameterization : {"auto", "centred", "non-centred"} or dict
+    parameterization : {"auto", "centred", "non-centred", "partially centred", "marginalised"} or dict
         Of the group effects, for all terms or per term (``{"1|g": "centred"}``). "auto"
         picks centred for a group intercept when (median information per level) x
         (estimated between-level variance) >= ``CENTRED_MIN_SCORE`` (5); slopes and
@@ -523,6 +516,10 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         ``(1|a/b)`` or found in the data (``(1|b) + (1|a)`` with every level of b in one
         level of a: :func:`bayesglmm.backend.nested_parent`), is sampled around its
         parent's effect (label ``"centred (around 1|a)"``); the model is the same.
+        ``"partially centred"`` samples a group intercept outside a correlated block between
+        the two, by a weight that moves with its SD and its levels' information
+        (:func:`bayesglmm.backend.build_partial_total`); the retry ladder uses it for a
+        diverging non-centred parent of nested terms (:func:`bayesglmm.fit.parameterization_for`).
         ``"marginalised"`` (one term) integrates a group intercept out of a gaussian
         identity-link model and draws its effects afterwards from their exact conditional
         posterior (:mod:`bayesglmm.marginal`); "auto" does this for the intercept term with
@@ -646,7 +643,7 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
         if unknown:
             raise PriorError(f"parameterization names unknown group terms: {', '.join(unknown)}.")
     labels, info = _set_parameterization(bm, chosen, pf, fam, y, trials, parameterization, user, link=link,
-                                         dpars=dpars, weights=weight_values)
+                                         dpars=dpars, weights=weight_values, per_category=fam.per_category_predictor)
     if fam.can_separate:
         _warn_separation(bm, y, trials, chosen)
     bm.set_priors(priors=dpar_tools.nest_priors(chosen, aux_names))
@@ -666,7 +663,8 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
                                    per_category=fam.per_category_predictor)
     bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values, intercept_parameters=fam.intercept_parameters,
                              per_category=fam.per_category_predictor,
-                             marginalised=next((t for t, lab in labels.items() if lab == marginal.LABEL), None))
+                             marginalised=next((t for t, lab in labels.items() if lab == marginal.LABEL), None),
+                             partial={t: info[t].information for t, lab in labels.items() if lab.startswith(PARTIAL)})
     bm.backend.build(bm)
     bm.built = True
     bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only

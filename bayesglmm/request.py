@@ -31,7 +31,8 @@ class ModelRequest:
     dropna : bool
         Drop rows with missing values in the model's columns.
     parameterization : str or dict
-        Of the group effects: ``"auto"`` or the user's choice per term.
+        Of the group effects: ``"auto"`` or the user's choice per term
+        (:mod:`bayesglmm.parameterization`).
     fixed_design : str
         ``"auto"``, ``"qr"`` or ``"plain"``.
     weights : str or None

@@ -27,13 +27,14 @@ import pandas as pd
 import xarray as xr
 
 from bayesglmm.errors import NoPosteriorError, SettingsError
+from bayesglmm.parameterization import PARTIAL_SUFFIX
 
 #: priorsense's threshold on the power-scaling distance.
 THRESHOLD = 0.05
 #: Power-scaling range (priorsense's): alpha = 0.99 and 1.01.
 ALPHAS = (0.99, 1.01)
 #: The hierarchical variables' name endings: the group effects given their SDs (see the module note).
-GROUP_EFFECT_SUFFIXES = ("", "_offset", "_z_offset", "_effects", "_total")
+GROUP_EFFECT_SUFFIXES = ("", "_offset", "_z_offset", "_effects", "_total", PARTIAL_SUFFIX)
 
 #: The diagnosis as the summary's column shows it.
 SHORT = {"ok": "ok", "prior-data conflict": "conflict", "prior-dominated": "prior-dominated"}

@@ -8,8 +8,8 @@ Run (never in CI; needs R for the R targets, as ``convergence_rate.py`` does)::
 Each seed is one ``bg.fit(..., retry=False)``: one attempt, without the retry ladder and
 without drawing on, so the line shows what these settings alone give. Prints one line per
 seed: wall time, max R-hat, min bulk ESS, divergences, the parameterisation the summary
-shows and, for ``--sd``, the 5/50/95% quantiles of that parameter over all draws and its
-median and largest values among the divergent draws. ``--parameterization`` is ``auto``, ``centred``,
+shows and, for each parameter of ``--sd``, its 5/50/95% quantiles over all draws and its
+median and largest values among the divergent draws. ``--tune`` and ``--draws`` are per chain. ``--parameterization`` is ``auto``, ``centred``,
 ``non-centred`` or a JSON object of term -> choice. Writes nothing.
 """
 
@@ -31,7 +31,10 @@ def main(argv=None) -> None:
     parser.add_argument("--parameterization", default="auto")
     parser.add_argument("--target-accept", type=float, default=0.9)
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--sd", default=None, help="a parameter to locate the divergences by, e.g. '1|reg_sigma'")
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--sd", default=None, help="parameters to locate the divergences by, comma-separated, "
+                                                   "e.g. '1|reg_sigma,1|popu_sigma'")
     args = parser.parse_args(argv)
     import bayesglmm as bg
 
@@ -42,19 +45,20 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = bg.fit(formula, data, family, link=link, seed=seed, parameterization=par,
-                         target_accept=args.target_accept, retry=False, progressbar=False)
+            fit = bg.fit(formula, data, family, link=link, seed=seed, parameterization=par, tune=args.tune,
+                         draws=args.draws, target_accept=args.target_accept, retry=False, progressbar=False)
         d = fit.diagnostics
-        line = (f"{args.target} {args.parameterization} target_accept {args.target_accept} seed {seed}: "
+        line = (f"{args.target} {args.parameterization} target_accept {args.target_accept} tune {args.tune} "
+                f"draws {args.draws} seed {seed}: "
                 f"{time.perf_counter() - start:.1f} s, max R-hat {d.max_rhat:.3f}, min bulk ESS {d.min_ess_bulk:.0f}, "
                 f"{d.divergences} divergences [{'; '.join(f'{k} {v}' for k, v in fit.spec.parameterization.items())}]")
-        if args.sd:
-            values = np.asarray(fit.idata["posterior"][args.sd]).ravel()
-            diverging = np.asarray(fit.idata["sample_stats"]["diverging"]).ravel().astype(bool)
+        diverging = np.asarray(fit.idata["sample_stats"]["diverging"]).ravel().astype(bool)
+        for name in (args.sd.split(",") if args.sd else []):
+            values = np.asarray(fit.idata["posterior"][name]).ravel()
             q = np.quantile(values, [0.05, 0.5, 0.95])
             at = values[diverging]
             where = f"median {np.median(at):.3f}, largest {at.max():.3f}" if at.size else "-"
-            line += f"; {args.sd} 5/50/95%: {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}; in the divergent draws: {where}"
+            line += f"; {name} 5/50/95%: {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}; in the divergent draws: {where}"
         print(line, flush=True)
 
 
