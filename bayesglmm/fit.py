@@ -318,11 +318,11 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
     A parent whose SD fails while it is non-centred already, with divergences, and with
     nested terms sampled around it, is sampled partially centred
     (:func:`bayesglmm.backend.build_partial_total`: centred where its SD is large, non-centred
-    where it is small), and so are the centred terms around it that have nested terms of
-    their own. That is a term with few levels whose SD's posterior spans orders of magnitude:
-    non-centred it diverges in the SD's upper tail, centred in the funnel's neck. Measured on
-    lme4's Arabidopsis, ``(1|reg)`` with 3 regions above ``(1|popu)`` (9) and ``(1|gen)`` (24),
-    by ``benchmarks/parameterization_probe.py`` (``benchmarks/PARTIAL_CENTRING.md``).
+    where it is small), and so are the centred terms nested below it. That is a term with
+    few levels whose SD's posterior spans orders of magnitude: non-centred it diverges in the
+    SD's upper tail, centred in the funnel's neck. Measured on lme4's Arabidopsis,
+    ``(1|reg)`` with 3 regions above ``(1|popu)`` (9) and ``(1|gen)`` (24), by
+    ``benchmarks/parameterization_probe.py`` (``benchmarks/PARTIAL_CENTRING.md``).
 
     Examples
     --------
@@ -353,13 +353,13 @@ def parameterization_for(spec: ModelSpec, diagnostics) -> dict:
         else:
             continue
         choice.update({name: wanted for name in unit})
-    # Below a partially centred parent, a centred term that is a parent in turn goes partially
-    # centred too (Arabidopsis's populations, 9 levels between the regions and the genotypes:
-    # with the regions alone partially centred, the divergences left sat at the population SD's
-    # smallest values). A leaf keeps its choice: its many levels inform its SD.
+    # Below a partially centred parent, the centred terms around it go partially centred too
+    # (Arabidopsis: with the regions alone partially centred, the divergences left sat at the
+    # populations' smallest SDs; with the genotypes centred, one seed's chain stuck where the
+    # populations' SD is near zero and the genotypes' takes its variance).
     for _ in range(len(around)):  # a chain of nested terms is at most this long
         for name, parent in around.items():
-            if choice.get(parent) == PARTIAL and choice.get(name) == "centred" and name in around.values():
+            if choice.get(parent) == PARTIAL and choice.get(name) == "centred":
                 choice[name] = PARTIAL
     return choice
 

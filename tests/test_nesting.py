@@ -100,15 +100,15 @@ def test_last_rung_samples_a_diverging_non_centred_parent_partially_centred():
     names = ["1|brood_sigma", "1|location_sigma", "1|brood[B0]"]
     table = pd.DataFrame({"r_hat": [1.0, 1.05, 1.0], "ess_bulk": [1000.0, 40.0, 1000.0]}, index=names)
     wanted = parameterization_for(spec, Diagnostics(table, 3, np.ones(4)))
-    assert wanted == {"1|brood": "centred", "1|location": "partially centred"}
+    assert wanted == {"1|brood": "partially centred", "1|location": "partially centred"}
     rebuilt = spec.request.replace(parameterization=wanted).build(_broods())
-    assert rebuilt.parameterization == {"1|brood": "centred (around 1|location)",
+    assert rebuilt.parameterization == {"1|brood": "partially centred (around 1|location)",
                                         "1|location": "partially centred (around the intercept)"}
     # Without divergences the parent stays as it was (slow mixing is not this geometry).
     assert parameterization_for(spec, Diagnostics(table, 0, np.ones(4)))["1|location"] == "non-centred"
 
 
-def test_last_rung_partially_centres_the_parents_of_a_nested_chain_below_the_diverging_one():
+def test_last_rung_partially_centres_the_centred_chain_below_the_diverging_parent():
     rng = np.random.default_rng(2)
     reg, popu, gen = np.repeat(np.arange(3), 40), np.repeat(np.arange(9), 40 // 3 + 1)[:120], np.repeat(np.arange(24), 5)
     df = pd.DataFrame({"y": rng.poisson(3.0, 120), "reg": reg.astype(str), "popu": popu.astype(str),
@@ -118,4 +118,9 @@ def test_last_rung_partially_centres_the_parents_of_a_nested_chain_below_the_div
     assert spec.parameterization["1|reg:popu:gen"] == "centred (around 1|reg:popu)"
     table = pd.DataFrame({"r_hat": [1.05, 1.0], "ess_bulk": [40.0, 1000.0]}, index=["1|reg_sigma", "1|reg:popu_sigma"])
     wanted = parameterization_for(spec, Diagnostics(table, 2, np.ones(4)))
-    assert wanted == {"1|reg": "partially centred", "1|reg:popu": "partially centred", "1|reg:popu:gen": "centred"}
+    assert wanted == {"1|reg": "partially centred", "1|reg:popu": "partially centred",
+                      "1|reg:popu:gen": "partially centred"}
+    # A non-centred term below keeps its choice: only centred terms move.
+    asked["1|reg:popu:gen"] = "non-centred"
+    spec = bg.build_model("y ~ 1 + (1|reg/popu/gen)", df, "poisson", parameterization=asked)
+    assert parameterization_for(spec, Diagnostics(table, 2, np.ones(4)))["1|reg:popu:gen"] == "non-centred"
