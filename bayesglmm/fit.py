@@ -173,8 +173,8 @@ def fit(formula: str, data, family: str = "gaussian", *, link: str | None = None
         only faults are a low ESS or an R-hat above 1.01 (at most ``RHAT_DRAW_ON_MAX``, any
         on the ladder's last attempt) and there is no divergence, the same chains go on to
         more draws (:func:`more_draws`: enough for the ESS limit with a margin, at least 1.5
-        and at most 4 times the draws asked for), judged again at each checkpoint; the first draws are those a shorter
-        run gives (:mod:`bayesglmm.chains`). Then the ladder tries again up to twice.
+        and at most 4 times the draws asked for), judged again at each checkpoint; the first
+        draws are those a shorter run gives (:mod:`bayesglmm.chains`). Then the ladder tries again up to twice.
         First: after divergences, twice the warm-up with target_accept 0.95; without any,
         twice the warm-up and twice the draws at the same target_accept (the failure was
         an R-hat that more draws did not bring down: patients and schizo in

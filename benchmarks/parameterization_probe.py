@@ -9,8 +9,9 @@ Each seed is one ``bg.fit(..., retry=False)``: one attempt, without the retry la
 without drawing on, so the line shows what these settings alone give. Prints one line per
 seed: wall time, max R-hat, min bulk ESS, divergences, the parameterisation the summary
 shows and, for each parameter of ``--sd``, its 5/50/95% quantiles over all draws and its
-median and largest values among the divergent draws. ``--tune`` and ``--draws`` are per chain. ``--parameterization`` is ``auto``, ``centred``,
-``non-centred`` or a JSON object of term -> choice. Writes nothing.
+median and largest values among the divergent draws. ``--tune`` and ``--draws`` are per
+chain. ``--parameterization`` is ``auto``, ``centred``, ``non-centred``, ``partially
+centred`` or a JSON object of term -> choice. Writes nothing.
 """
 
 from __future__ import annotations
