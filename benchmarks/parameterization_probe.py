@@ -9,7 +9,9 @@ Each seed is one ``bg.fit(..., retry=False)``: one attempt, without the retry la
 without drawing on, so the line shows what these settings alone give. Prints one line per
 seed: wall time, max R-hat, min bulk ESS, divergences, the parameterisation the summary
 shows and, for each parameter of ``--sd``, its 5/50/95% quantiles over all draws and its
-median and largest values among the divergent draws. ``--tune`` and ``--draws`` are per
+median and largest values among the divergent draws, and each chain's 5% quantile. A first
+line gives each group term's level information and score (what the "auto" rule and partial
+centring read, ``bayesglmm.model.level_information``). ``--tune`` and ``--draws`` are per
 chain. ``--parameterization`` is ``auto``, ``centred``, ``non-centred``, ``partially
 centred`` or a JSON object of term -> choice. Writes nothing.
 """
@@ -42,6 +44,9 @@ def main(argv=None) -> None:
     kind, name = convergence_rate.targets()[args.target]
     formula, data, family, link = convergence_rate.problem(kind, name)
     par = json.loads(args.parameterization) if args.parameterization.startswith("{") else args.parameterization
+    spec = bg.build_model(formula, data, family, link=link, parameterization=par)
+    print(f"{args.target} level information: " + "; ".join(
+        f"{term} {info.information:g} (score {info.score:g})" for term, info in spec.level_information.items()))
     for seed in (int(s) for s in args.seeds.split(",")):
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -59,7 +64,9 @@ def main(argv=None) -> None:
             q = np.quantile(values, [0.05, 0.5, 0.95])
             at = values[diverging]
             where = f"median {np.median(at):.3f}, largest {at.max():.3f}" if at.size else "-"
-            line += f"; {name} 5/50/95%: {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}; in the divergent draws: {where}"
+            per_chain = np.quantile(np.asarray(fit.idata["posterior"][name]), 0.05, axis=1)
+            line += (f"; {name} 5/50/95%: {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}; in the divergent draws: {where}; "
+                     f"5% per chain: {' / '.join(f'{v:.3f}' for v in per_chain)}")
         print(line, flush=True)
 
 
