@@ -30,7 +30,7 @@ import pytensor.tensor as pt
 from bambi.backend.model_components import DistributionalComponent
 from bambi.backend.pymc import PyMCModel
 from bambi.backend.terms import CommonTerm, GroupSpecificTerm, InterceptTerm
-from bambi.backend.utils import get_distribution_from_prior, noncentered_default_for
+from bambi.backend.utils import get_distribution_from_prior, get_linkinv, noncentered_default_for
 from bambi.backend.model_components import ConstantComponent, ResponseComponent
 
 from bambi import Prior
@@ -773,6 +773,46 @@ def add_weights(model, weights: np.ndarray):
         return pm.Potential(WEIGHTS_POTENTIAL, ((np.asarray(weights, dtype=float) - 1.0) * loglik).sum())
 
 
+def build_linear_predictor_response(backend, spec, likelihood):
+    """The response's likelihood reading the linear predictor, where Bambi's reads the mean.
+
+    ``likelihood`` is the family's (:meth:`bayesglmm.families.base.Family.linear_predictor_likelihood`),
+    called as Bambi calls its own with ``eta=`` in place of the mean. Bambi's per-row mean
+    is still added under its own name (``p``), so the model's variables are Bambi's; the
+    sampler's log density no longer passes through it. Only a plain response takes this
+    path (:func:`takes_linear_predictor`).
+
+    Examples
+    --------
+    >>> build_linear_predictor_response(backend, spec, LogitBernoulli)  # doctest: +SKIP
+    """
+    term = spec.response_term
+    parent = spec.family.likelihood.parent
+    eta = backend.components[parent].output
+    linkinv = get_linkinv(spec.family.link[parent], backend.INVLINKS)
+    pm.Deterministic(spec.parameters[parent].alias or parent, linkinv(eta), dims=("__obs__",))
+    kwargs = {"observed": np.squeeze(term.data), "dims": ("__obs__",)}
+    if hasattr(spec.family, "transform_backend_kwargs"):  # binomial: observed -> successes, trials n
+        kwargs = spec.family.transform_backend_kwargs(kwargs)
+    return likelihood(term.alias or term.name, eta=eta, **kwargs)
+
+
+def takes_linear_predictor(spec, components) -> bool:
+    """Whether the response can take a likelihood on the linear predictor: one plain predictor.
+
+    Not for a censored, truncated, constrained or Bambi-weighted response (Bambi wraps its
+    likelihood for those), nor with more than the mean's component.
+
+    Examples
+    --------
+    >>> takes_linear_predictor(spec, backend.components)  # doctest: +SKIP
+    True
+    """
+    term = spec.response_term
+    special = term.is_censored or term.is_truncated or term.is_constrained or term.is_weighted
+    return not special and list(components) == [spec.family.likelihood.parent]
+
+
 class GLMMBackend(PyMCModel):
     """Bambi's PyMC backend with :class:`GLMMComponent` for the model's linear predictors.
 
@@ -795,6 +835,9 @@ class GLMMBackend(PyMCModel):
         The group term the engine integrates out (built plainly centred).
     partial : dict, optional
         Partially centred group term -> its levels' information (:func:`build_partial_total`).
+    likelihood : optional
+        The family's likelihood on the linear predictor (:func:`build_linear_predictor_response`);
+        None: Bambi's response.
 
     Examples
     --------
@@ -810,8 +853,9 @@ class GLMMBackend(PyMCModel):
     """
 
     def __init__(self, blocks, etas, fixed_design="qr", weights=None, intercept_parameters=(), per_category=False,
-                 marginalised=None, partial=None):
+                 marginalised=None, partial=None, likelihood=None):
         super().__init__()
+        self.likelihood = likelihood
         self.marginalised = marginalised
         self.partial = dict(partial or {})
         self.per_category = bool(per_category)
@@ -850,8 +894,11 @@ class GLMMBackend(PyMCModel):
                 self.components[name].build(self, spec)
             for name in centred:
                 self._add_at_zero(name, spec)
-            self.response_component = ResponseComponent(spec.response_term)
-            self.response_component.build(self, spec)
+            if self.likelihood is not None and takes_linear_predictor(spec, self.components):
+                build_linear_predictor_response(self, spec, self.likelihood)
+            else:
+                self.response_component = ResponseComponent(spec.response_term)
+                self.response_component.build(self, spec)
             if self.weights is not None:
                 add_weights(self.model, self.weights)
             self.build_potentials(spec)

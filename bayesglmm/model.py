@@ -664,7 +664,8 @@ def build_model(formula: str, data, family: str = "gaussian", *, link: str | Non
     bm.backend = GLMMBackend(pf.blocks, etas, design, weights=weight_values, intercept_parameters=fam.intercept_parameters,
                              per_category=fam.per_category_predictor,
                              marginalised=next((t for t, lab in labels.items() if lab == marginal.LABEL), None),
-                             partial={t: info[t].information for t, lab in labels.items() if lab.startswith(PARTIAL)})
+                             partial={t: info[t].information for t, lab in labels.items() if lab.startswith(PARTIAL)},
+                             likelihood=fam.linear_predictor_likelihood(link))
     bm.backend.build(bm)
     bm.built = True
     bambi_speedups.apply(bm)  # the fast group-effect product, on this model's components only

@@ -21,6 +21,7 @@ BASE = pd.DataFrame({"x": X, "g": pd.Categorical(G)})
 CASES = {
     "gaussian": ("y ~ x + (1|g)", BASE.assign(y=X + RNG.normal(size=N))),
     "binomial": ("p(s, t) ~ x + (1|g)", BASE.assign(t=5, s=RNG.binomial(5, 0.4, N))),
+    "bernoulli": ("y ~ x + (1|g)", BASE.assign(y=RNG.binomial(1, 0.4, N))),
     "cumulative": ("y ~ x + (1|g)", BASE.assign(y=pd.Categorical(RNG.integers(0, 4, N), ordered=True))),
     "hurdle_poisson": ("y ~ x + (1|g)", BASE.assign(y=RNG.poisson(1, N) * (RNG.random(N) < 0.6))),
     "negativebinomial": ("y ~ x + (1 + x|g)", BASE.assign(y=RNG.poisson(3, N))),
@@ -98,7 +99,7 @@ def test_auto_leaves_a_large_log_likelihood_out_and_sensitivity_needs_only_total
     assert "log_likelihood" not in lean.idata.children  # the fit is left as it was
 
 
-@pytest.mark.parametrize("family", ["binomial", "cumulative"])
+@pytest.mark.parametrize("family", ["binomial", "bernoulli", "cumulative"])
 def test_numpy_and_numba_evaluate_the_same_log_likelihood(family, monkeypatch):
     """Small log-likelihoods are evaluated by NumPy (no compilation), large ones by numba: same values."""
     import bayesglmm.loglik as loglik

@@ -295,6 +295,24 @@ class Family(ABC):
         """
         return None
 
+    def linear_predictor_likelihood(self, link: str):
+        """A likelihood that reads the linear predictor ``eta`` instead of the mean, or None for Bambi's.
+
+        Called as Bambi calls a likelihood, with ``eta=`` in place of the mean parameter
+        (:func:`bayesglmm.backend.build_linear_predictor_response`). It must be the same
+        density as Bambi's: only its cost and its numerical range may differ (bernoulli and
+        binomial on the logit link, where Bambi's clipped mean costs more per row).
+
+        Examples
+        --------
+        >>> from bayesglmm.families import get_family
+        >>> get_family("bernoulli").linear_predictor_likelihood("logit").__name__
+        'LogitBernoulli'
+        >>> get_family("bernoulli").linear_predictor_likelihood("probit") is None
+        True
+        """
+        return None
+
     def family_priors(self, response, link: str, trials=None) -> dict:
         """The priors of the family's own parameters, given the response and (binomial-like) trials.
 

@@ -10,6 +10,50 @@ from bayesglmm.errors import DataError
 from bayesglmm.families.base import Family, threshold_latent_variance, totals
 
 
+def _logit_bernoulli_logp(value, eta):
+    import pytensor.tensor as pt
+
+    return value * eta - pt.softplus(eta)
+
+
+def _logit_bernoulli_random(eta, rng=None, size=None):
+    return np.random.default_rng(rng).binomial(1, special.expit(eta), size=size)
+
+
+class LogitBernoulli:
+    """PyMC's Bernoulli on the logit scale: ``log p(y | eta) = y eta - log(1 + exp(eta))``.
+
+    The density of ``pm.Bernoulli(p=inverse_logit(eta))`` read from the linear predictor
+    ``eta`` (:meth:`Family.linear_predictor_likelihood`). Bambi hands its likelihood the
+    mean, clipped into ``[eps, 1 - eps]``, and PyMC's density takes ``log p`` or
+    ``log(1 - p)`` of it: that costs more per row, and the clip makes the gradient zero
+    where ``|eta| > 36``. The response is checked to be 0/1 before any sampling
+    (:meth:`Bernoulli.check_response`), so the density does not check it again.
+    Called as Bambi calls a likelihood, ``LogitBernoulli(name, eta=..., observed=...)``
+    inside a model; ``LogitBernoulli.dist(eta=...)`` outside one.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> lp = pm.logp(LogitBernoulli.dist(eta=np.array([0.5, -40.0])), np.array([1, 1])).eval()
+    >>> bool(np.allclose(lp, [np.log(1 / (1 + np.exp(-0.5))), -40.0]))
+    True
+    """
+
+    def __new__(cls, name, eta, **kwargs):
+        import pymc as pm
+
+        return pm.CustomDist(name, eta, logp=_logit_bernoulli_logp, random=_logit_bernoulli_random,
+                             dtype="int64", class_name="LogitBernoulli", **kwargs)
+
+    @classmethod
+    def dist(cls, eta, **kwargs):
+        import pymc as pm
+
+        return pm.CustomDist.dist(eta, logp=_logit_bernoulli_logp, random=_logit_bernoulli_random,
+                                  dtype="int64", class_name="LogitBernoulli", **kwargs)
+
+
 class Bernoulli(Family):
     """A 0/1 (or True/False) response; ``exp(coefficient)`` is an odds ratio on the logit link.
 
@@ -37,6 +81,10 @@ class Bernoulli(Family):
         "undefined (Bambi does not offer it; the sampler would reject those points as divergences). For risk "
         "ratios, fit the logit model and use bg.comparisons(fit, 'x', contrast='ratio', kind='marginal').")}
     no_dispersion_reason = "a binary response has no dispersion to check (its variance follows from its mean)"
+
+    def linear_predictor_likelihood(self, link):
+        """:class:`LogitBernoulli` on the logit link (the same density, faster); Bambi's otherwise."""
+        return LogitBernoulli if link == "logit" else None
 
     def check_response(self, frame, pf):
         from bayesglmm.validate import _first_bad

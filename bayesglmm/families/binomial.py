@@ -3,10 +3,52 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from bayesglmm.errors import DataError, FamilyError
 from bayesglmm.families.bernoulli import Bernoulli
 from bayesglmm.families.base import check_count_response
+
+
+def _logit_binomial_logp(value, eta, n):
+    import pytensor.tensor as pt
+    from pymc.distributions.dist_math import binomln
+
+    return binomln(n, value) + value * eta - n * pt.softplus(eta)
+
+
+def _logit_binomial_random(eta, n, rng=None, size=None):
+    return np.random.default_rng(rng).binomial(np.asarray(n).astype(np.int64), special.expit(eta), size=size)
+
+
+class LogitBinomial:
+    """PyMC's Binomial on the logit scale: ``log C(n, y) + y eta - n log(1 + exp(eta))``.
+
+    The density of ``pm.Binomial(n, p=inverse_logit(eta))`` read from the linear predictor
+    (see :class:`~bayesglmm.families.bernoulli.LogitBernoulli`, which explains why).
+    Counts and trials are checked before any sampling (:meth:`Binomial.check_response`).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from scipy import stats
+    >>> lp = pm.logp(LogitBinomial.dist(eta=np.array([0.3]), n=np.array([7])), np.array([4])).eval()
+    >>> bool(np.allclose(lp, stats.binom.logpmf(4, 7, 1 / (1 + np.exp(-0.3)))))
+    True
+    """
+
+    def __new__(cls, name, eta, n, **kwargs):
+        import pymc as pm
+
+        return pm.CustomDist(name, eta, n, logp=_logit_binomial_logp, random=_logit_binomial_random,
+                             dtype="int64", class_name="LogitBinomial", **kwargs)
+
+    @classmethod
+    def dist(cls, eta, n, **kwargs):
+        import pymc as pm
+
+        return pm.CustomDist.dist(eta, n, logp=_logit_binomial_logp, random=_logit_binomial_random,
+                                  dtype="int64", class_name="LogitBinomial", **kwargs)
 
 
 class Binomial(Bernoulli):
@@ -28,6 +70,10 @@ class Binomial(Bernoulli):
     response = "trials"
     observation_level_effect = True
     dispersion_remedy = "Try an observation-level effect (1|obs)."
+
+    def linear_predictor_likelihood(self, link):
+        """:class:`LogitBinomial` on the logit link (the same density, faster); Bambi's otherwise."""
+        return LogitBinomial if link == "logit" else None
 
     def check_response(self, frame, pf):
         from bayesglmm.validate import _check_finite, _first_bad, _numeric, _rows
