@@ -94,3 +94,14 @@ def test_draws_follow_the_distribution():
     assert abs(bern.mean() - special.expit(0.4)) < 0.01  # SD of the mean 0.0025
     binom = pm.draw(LogitBinomial.dist(eta=np.full(40_000, -1.0), n=np.full(40_000, 6)), random_seed=1)
     assert abs(binom.mean() - 6 * special.expit(-1.0)) < 0.03  # SD of the mean 0.0055
+
+
+def test_prior_draws_of_the_response_are_01_and_quiet():
+    import bayesglmm as bg
+
+    formula, data = CASES["bernoulli"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = bg.fit(formula, data, "bernoulli", prior_only=True, seed=1, draws=200, progressbar=False)
+    assert not [w for w in caught if "object mode" in str(w.message)]
+    assert set(np.unique(fit.idata["prior_predictive"]["y"].values)) == {0, 1}
