@@ -7,8 +7,10 @@ simulation of new responses and which checks apply. A new family is one file wit
 subclass (see :mod:`bayesglmm.families.student_t`) registered in
 :mod:`bayesglmm.families`.
 
-Plain Python and NumPy only: nothing here builds a PyMC variable (Bambi builds the
-likelihood from :attr:`Family.bambi_name`).
+Plain Python and NumPy at import: Bambi builds the likelihood from :attr:`Family.bambi_name`.
+Where a family has its own density (:meth:`Family.likelihood_dist`, and
+:meth:`Family.linear_predictor_likelihood` for one read from the linear predictor), its
+class imports PyMC only when it is called.
 """
 
 from __future__ import annotations
