@@ -576,6 +576,54 @@ class Family(ABC):
 
 
 # ----------------------------------------------------------------------------- shared helpers
+class FamilyDensity:
+    """A family's own PyMC density (a ``pm.CustomDist``), called as Bambi calls a likelihood.
+
+    ``Density(name, **params, observed=..., dims=...)`` inside a model, ``Density.dist(**params)``
+    outside one; the parameters may also be given positionally, in :attr:`params`' order, which is
+    the order ``logp(value, *params)`` and ``random(*params, rng=, size=)`` take them. A subclass
+    sets ``params``, ``logp`` and ``random`` (static methods) and, if not integer, ``dtype``;
+    ``class_name`` is the subclass's name. PyMC is imported only when it is called, so families
+    stay plain Python at import.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> class Shifted(FamilyDensity):
+    ...     params = ("mu",)
+    ...     logp = staticmethod(lambda value, mu: -0.5 * (value - mu) ** 2)
+    ...     random = staticmethod(lambda mu, rng=None, size=None: np.random.default_rng(rng).normal(mu, size=size))
+    ...     dtype = "float64"
+    >>> float(pm.logp(Shifted.dist(mu=1.0), 3.0).eval())
+    -2.0
+    """
+
+    params: tuple[str, ...] = ()
+    dtype = "int64"
+
+    def __new__(cls, name, *args, **kwargs):
+        import pymc as pm
+
+        parameters = cls._parameters(args, kwargs)
+        return pm.CustomDist(name, *parameters, **cls._options(), **kwargs)
+
+    @classmethod
+    def dist(cls, *args, **kwargs):
+        import pymc as pm
+
+        parameters = cls._parameters(args, kwargs)
+        return pm.CustomDist.dist(*parameters, **cls._options(), **kwargs)
+
+    @classmethod
+    def _parameters(cls, args, kwargs) -> list:
+        """The parameters in :attr:`params`' order: ``args`` first, the rest taken out of ``kwargs``."""
+        return [*args, *(kwargs.pop(name) for name in cls.params[len(args):])]
+
+    @classmethod
+    def _options(cls) -> dict:
+        return {"logp": cls.logp, "random": cls.random, "dtype": cls.dtype, "class_name": cls.__name__}
+
+
 def threshold_latent_variance(family: Family, link: str) -> tuple[float, str]:
     """``sigma_d^2`` of a logit/probit/cloglog model (latent threshold scale) and its description."""
     if link not in _THRESHOLD_VARIANCE:

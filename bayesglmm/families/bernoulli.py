@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import special
 
 from bayesglmm.errors import DataError
-from bayesglmm.families.base import Family, threshold_latent_variance, totals
+from bayesglmm.families.base import Family, FamilyDensity, threshold_latent_variance, totals
 
 
 def _logit_bernoulli_logp(value, eta):
@@ -20,7 +20,7 @@ def _logit_bernoulli_random(eta, rng=None, size=None):
     return np.random.default_rng(rng).binomial(1, special.expit(eta), size=size)
 
 
-class LogitBernoulli:
+class LogitBernoulli(FamilyDensity):
     """PyMC's Bernoulli on the logit scale: ``log p(y | eta) = y eta - log(1 + exp(eta))``.
 
     The density of ``pm.Bernoulli(p=inverse_logit(eta))`` read from the linear predictor
@@ -40,18 +40,9 @@ class LogitBernoulli:
     True
     """
 
-    def __new__(cls, name, eta, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist(name, eta, logp=_logit_bernoulli_logp, random=_logit_bernoulli_random,
-                             dtype="int64", class_name="LogitBernoulli", **kwargs)
-
-    @classmethod
-    def dist(cls, eta, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist.dist(eta, logp=_logit_bernoulli_logp, random=_logit_bernoulli_random,
-                                  dtype="int64", class_name="LogitBernoulli", **kwargs)
+    params = ("eta",)
+    logp = staticmethod(_logit_bernoulli_logp)
+    random = staticmethod(_logit_bernoulli_random)
 
 
 class Bernoulli(Family):

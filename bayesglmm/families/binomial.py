@@ -7,7 +7,7 @@ from scipy import special
 
 from bayesglmm.errors import DataError, FamilyError
 from bayesglmm.families.bernoulli import Bernoulli
-from bayesglmm.families.base import check_count_response
+from bayesglmm.families.base import FamilyDensity, check_count_response
 
 
 def _logit_binomial_logp(value, eta, n):
@@ -21,7 +21,7 @@ def _logit_binomial_random(eta, n, rng=None, size=None):
     return np.random.default_rng(rng).binomial(np.asarray(n).astype(np.int64), special.expit(eta), size=size)
 
 
-class LogitBinomial:
+class LogitBinomial(FamilyDensity):
     """PyMC's Binomial on the logit scale: ``log C(n, y) + y eta - n log(1 + exp(eta))``.
 
     The density of ``pm.Binomial(n, p=inverse_logit(eta))`` read from the linear predictor
@@ -37,18 +37,9 @@ class LogitBinomial:
     True
     """
 
-    def __new__(cls, name, eta, n, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist(name, eta, n, logp=_logit_binomial_logp, random=_logit_binomial_random,
-                             dtype="int64", class_name="LogitBinomial", **kwargs)
-
-    @classmethod
-    def dist(cls, eta, n, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist.dist(eta, n, logp=_logit_binomial_logp, random=_logit_binomial_random,
-                                  dtype="int64", class_name="LogitBinomial", **kwargs)
+    params = ("eta", "n")
+    logp = staticmethod(_logit_binomial_logp)
+    random = staticmethod(_logit_binomial_random)
 
 
 class Binomial(Bernoulli):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from bayesglmm.families.base import FamilyDensity
 from bayesglmm.families.hurdle_poisson import HurdlePoisson
 
 
@@ -43,7 +44,7 @@ def _hurdle_nb_random(psi, mu, alpha, rng=None, size=None):
     return (positive * (rng.random(shape) < psi)).astype(np.int64)
 
 
-class StableHurdleNegativeBinomial:
+class StableHurdleNegativeBinomial(FamilyDensity):
     """PyMC's ``HurdleNegativeBinomial`` with finite gradients whether the response is a constant or an input.
 
     Called as Bambi calls a likelihood (``StableHurdleNegativeBinomial(name, psi=, mu=, alpha=, observed=)``,
@@ -60,18 +61,9 @@ class StableHurdleNegativeBinomial:
     True
     """
 
-    def __new__(cls, name, psi, mu, alpha, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist(name, psi, mu, alpha, logp=_hurdle_nb_logp, random=_hurdle_nb_random, dtype="int64",
-                             class_name="StableHurdleNegativeBinomial", **kwargs)
-
-    @classmethod
-    def dist(cls, psi, mu, alpha, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist.dist(psi, mu, alpha, logp=_hurdle_nb_logp, random=_hurdle_nb_random, dtype="int64",
-                                  class_name="StableHurdleNegativeBinomial", **kwargs)
+    params = ("psi", "mu", "alpha")
+    logp = staticmethod(_hurdle_nb_logp)
+    random = staticmethod(_hurdle_nb_random)
 
 
 class HurdleNegativeBinomial(HurdlePoisson):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from bayesglmm.families.base import no_icc
+from bayesglmm.families.base import FamilyDensity, no_icc
 from bayesglmm.families.poisson import Poisson
 from bayesglmm.families.zero_inflated_poisson import (NO_ICC_MIXTURE, check_counts_with_zeros, psi_prior,
                                                       truncated_poisson_rate)
@@ -53,7 +53,7 @@ def _hurdle_poisson_random(psi, mu, rng=None, size=None):
     return (positive * (rng.random(mu.shape) < psi)).astype(np.int64)
 
 
-class StableHurdlePoisson:
+class StableHurdlePoisson(FamilyDensity):
     """PyMC's ``HurdlePoisson`` with a log-density whose gradient stays finite for any ``mu``.
 
     Called as Bambi calls a likelihood: ``StableHurdlePoisson(name, psi=..., mu=..., observed=...)``
@@ -70,18 +70,9 @@ class StableHurdlePoisson:
     True
     """
 
-    def __new__(cls, name, psi, mu, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist(name, psi, mu, logp=_hurdle_poisson_logp, random=_hurdle_poisson_random,
-                             dtype="int64", class_name="StableHurdlePoisson", **kwargs)
-
-    @classmethod
-    def dist(cls, psi, mu, **kwargs):
-        import pymc as pm
-
-        return pm.CustomDist.dist(psi, mu, logp=_hurdle_poisson_logp, random=_hurdle_poisson_random,
-                                  dtype="int64", class_name="StableHurdlePoisson", **kwargs)
+    params = ("psi", "mu")
+    logp = staticmethod(_hurdle_poisson_logp)
+    random = staticmethod(_hurdle_poisson_random)
 
 
 class HurdlePoisson(Poisson):
