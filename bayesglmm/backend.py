@@ -533,6 +533,55 @@ def qr_factors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q * signs * scale, (r * signs[:, None]) / scale
 
 
+def qr_normal(name: str, r: np.ndarray, mu: np.ndarray, sigma: np.ndarray, **kwargs):
+    """``theta = R* beta`` with ``beta ~ Normal(mu, sigma)`` independently: the prior this implies on ``theta``.
+
+    That prior is ``MvNormal(R* mu, R* diag(sigma^2) R*')``. Its log density is written as
+    ``beta``'s Normal log density at ``beta = R*^-1 theta`` minus ``log det R*`` (the sum of
+    the logs of the triangular ``R*``'s diagonal): equal values, but no Cholesky factor or
+    triangular solve of a data matrix at every gradient, as PyMC's ``MvNormal`` has: numba
+    compiles those LAPACK kernels slowly. The patients model's first compile took 13.1 s
+    instead of 19.1 s (paired runs of ``benchmarks/course_models.py --models patients``,
+    compile column, ``benchmarks/course_models_notes.md``). Draws are ``R* mu + R* (sigma z)``, ``z``
+    standard normal; the initial point is ``R* mu``, the MvNormal's. ``kwargs`` go to
+    ``pm.CustomDist`` (``dims``).
+
+    Examples
+    --------
+    >>> r = np.array([[2.0, 0.5], [0.0, 1.0]])
+    >>> with pm.Model():
+    ...     theta = qr_normal("theta", r, np.zeros(2), np.ones(2))
+    ...     value = np.array([1.0, -1.0])
+    ...     exact = pm.logp(pm.MvNormal.dist(np.zeros(2), r @ r.T), value).eval()
+    ...     bool(np.isclose(pm.logp(theta, value).eval(), exact))
+    True
+    """
+    r = np.asarray(r, dtype=float)
+    log_det = float(np.log(np.diag(r)).sum())
+    return pm.CustomDist(name, r @ mu, r, np.linalg.inv(r), np.asarray(mu, dtype=float),
+                         np.asarray(sigma, dtype=float), log_det, dist=_qr_normal_draw, logp=_qr_normal_logp,
+                         support_point=_qr_normal_start, signature="(k),(k,k),(k,k),(k),(k),()->(k)",
+                         class_name="QRNormal", **kwargs)
+
+
+def _qr_normal_draw(center, r, r_inverse, mu, sigma, log_det, size):
+    from pymc.distributions.shape_utils import rv_size_is_none
+
+    shape = center.shape if rv_size_is_none(size) else pt.concatenate([pt.as_tensor(size), center.shape[-1:]])
+    z = pm.Normal.dist(0.0, 1.0, shape=shape)
+    return center + (r * (sigma * z)[..., None, :]).sum(axis=-1)
+
+
+def _qr_normal_logp(value, center, r, r_inverse, mu, sigma, log_det):
+    beta = (r_inverse * value[..., None, :]).sum(axis=-1)
+    z = (beta - mu) / sigma
+    return (-0.5 * z**2 - pt.log(sigma) - 0.5 * np.log(2 * np.pi)).sum(axis=-1) - log_det
+
+
+def _qr_normal_start(rv, size, center, *_):
+    return pt.broadcast_to(center, rv.shape)
+
+
 def qr_applicable(terms, x: np.ndarray) -> str | None:
     """Why the QR reparameterisation cannot be used for these common terms, or None.
 
@@ -616,10 +665,8 @@ class GLMMComponent(DistributionalComponent):
             slices.append(slice(start, start + width))
             start += width
         mu, sigma = np.concatenate(mu), np.concatenate(sigma)
-        # beta ~ Normal(mu, diag(sigma^2))  <=>  theta = R* beta ~ MvNormal(R* mu, R* diag(sigma^2) R*')
-        chol = np.linalg.cholesky((r * sigma**2) @ r.T)
         pymc_backend.model.add_coords({f"{qr_name}_dim": [f"q{j + 1}" for j in range(x.shape[1])]})
-        theta = pm.MvNormal(qr_name, mu=r @ mu, chol=chol, dims=f"{qr_name}_dim")
+        theta = qr_normal(qr_name, r, mu, sigma, dims=f"{qr_name}_dim")
         beta = elementwise_dot(np.linalg.inv(r), theta)
         for term, cols in zip(terms.values(), slices):
             common = CommonTerm(term)

@@ -114,7 +114,14 @@ def test_multicentre_against_the_course(multicentre):
     assert covers(v["p_drug"], 0.376)
     assert covers(v["icc"], 0.293)
     assert covers(v["centre_sd"], 1.1692)
-    assert v["random_effects"]["decision"] == "needed" and v["random_effects"]["elpd_diff"] > 0  # GLMM beats GLM
+    # GLMM beats GLM. On these 22 rows the elpd difference is about 2 of its SEs (the README's full run: 29.2,
+    # SE 13.9, 2.1 SE; quick, seed 1: 27.8, SE 14.4, 1.9 SE; seeds 2 and 3 above 2 SE), so Monte Carlo error
+    # alone decides on which side of the rule's 2-SE line it falls: "needed" or "unclear"
+    # (questions.random_effects_needed), never "not needed". What the data decide is asserted: a large elpd
+    # gain, near 2 SE, and a clearly positive SD.
+    gain = v["random_effects"]
+    assert gain["decision"] in ("needed", "unclear") and gain["elpd_diff"] > 20 and gain["elpd_diff"] / gain["dse"] > 1.5
+    assert "P(SD > 0.1) = 1.00" in multicentre.answers["4. Random effects needed?"]
     assert v["treatment"]["decision"] == "not needed"  # course: p = 0.6661
     assert abs(v["shapiro"][0] - 0.93053) < 0.03
     # lme4 1.1-31's predictions for centres 1-3 (plogis(fixef + ranef)), not the course's printout

@@ -99,12 +99,13 @@ def test_auto_leaves_a_large_log_likelihood_out_and_sensitivity_needs_only_total
     assert "log_likelihood" not in lean.idata.children  # the fit is left as it was
 
 
-@pytest.mark.parametrize("family", ["binomial", "bernoulli", "cumulative"])
+@pytest.mark.parametrize("family", ["binomial", "bernoulli", "cumulative", "gaussian-factor-slope"])
 def test_numpy_and_numba_evaluate_the_same_log_likelihood(family, monkeypatch):
     """Small log-likelihoods are evaluated by NumPy (no compilation), large ones by numba: same values."""
     import bayesglmm.loglik as loglik
 
     formula, data = CASES[family]
+    family = family.split("-")[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = bg.fit(formula, data, family, seed=2, chains=2, draws=30, tune=60, retry=False, progressbar=False)
@@ -113,7 +114,29 @@ def test_numpy_and_numba_evaluate_the_same_log_likelihood(family, monkeypatch):
     names = [str(v) for v in post.data_vars]
     assert type(log_likelihood_function(model, names, draws=60)[0].maker.linker).__name__ == "PerformLinker"
     by_numpy = pointwise_log_likelihood(model, post, "y")
+    assert np.isfinite(by_numpy["y"].values).all()
     monkeypatch.setattr(loglik, "NUMPY_MAX_CELLS", N * 60 - 1)  # 60 draws x N rows: one value too many
     assert type(log_likelihood_function(model, names, draws=60)[0].maker.linker).__name__ == "NumbaLinker"
     by_numba = pointwise_log_likelihood(model, post, "y")
     np.testing.assert_allclose(by_numpy["y"].values, by_numba["y"].values, rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_mode_evaluates_a_summed_broadcast_product_as_one_matrix_product():
+    """The design product's (draws, rows, columns) array is not built: a Matmul, the same values."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayesglmm.loglik import compile_mode
+
+    q = RNG.normal(size=(50, 3))
+    theta = pt.matrix("theta")
+    summed = (pt.constant(q[None]) * theta[:, None, :]).sum(axis=2)  # elementwise_dot, batched over draws
+    full = pt.tensor3("full")
+    other = (pt.constant(q[None]) * full).sum(axis=2)  # no axis of length 1 before the summed one: kept
+    fn = pytensor.function([theta, full], [summed, other], mode=compile_mode(1_000))
+    ops = [type(getattr(node.op, "core_op", node.op)).__name__ for node in fn.maker.fgraph.apply_nodes]
+    assert "Dot" in ops and ops.count("Sum") == 1
+    draws, values = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 50, 3))
+    summed_values, other_values = fn(draws, values)
+    np.testing.assert_allclose(summed_values, draws @ q.T, rtol=1e-12)
+    np.testing.assert_allclose(other_values, (q * values).sum(2), rtol=1e-12)

@@ -195,3 +195,28 @@ def test_intercept_sampled_at_the_mean_has_the_same_log_density(monkeypatch):
     obs = bg.build_model("y ~ x + (1|g) + (1|obs)", df, "poisson", parameterization="non-centred")
     assert obs.bambi_model.backend.components["mu"].mean_shifted == []
     assert "Intercept" in {v.name for v in obs.pymc_model.free_RVs}
+
+
+def test_qr_prior_is_the_multivariate_normal_implied_by_the_coefficients_prior():
+    """theta = R* beta, beta ~ Normal(mu, sigma): log density, draws and initial point of MvNormal(R* mu, R* S^2 R*')."""
+    import pymc as pm
+    from scipy import stats
+
+    from bayesglmm.backend import qr_factors, qr_normal
+
+    x = RNG.normal(size=(40, 3)) * [1.0, 30.0, 0.01]
+    _, r = qr_factors(x - x.mean(0))
+    mu, sigma = np.array([0.5, -1.0, 2.0]), np.array([2.5, 0.1, 40.0])
+    exact = stats.multivariate_normal(r @ mu, (r * sigma**2) @ r.T)
+    with pm.Model() as model:
+        theta = qr_normal("theta", r, mu, sigma)
+    logp = model.compile_logp()
+    for value in RNG.normal(size=(4, 3)) * [1.0, 30.0, 0.1]:
+        assert abs(float(logp({"theta": value})) - exact.logpdf(value)) < 1e-9
+    np.testing.assert_array_equal(model.initial_point()["theta"], r @ mu)
+    draws = pm.draw(theta, draws=40_000, random_seed=1)
+    z = np.linalg.solve(r, (draws - r @ mu).T).T / sigma  # standard normal if the draws are right
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=0.03)
+    np.testing.assert_allclose(np.cov(z.T), np.eye(3), atol=0.03)
+    ops = {type(node.op).__name__ for node in model.compile_dlogp().f.maker.fgraph.apply_nodes}
+    assert not ops & {"Cholesky", "SolveTriangular"}  # no LAPACK at every gradient (what numba compiles slowly)
