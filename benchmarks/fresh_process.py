@@ -66,8 +66,9 @@ def main() -> None:
             start = time.perf_counter()
             out = subprocess.run([sys.executable, __file__, "--target", args.target, "--one", str(seed)],
                                  capture_output=True, text=True, check=True, env=env)
+            process_s = round(time.perf_counter() - start, 1)
         record = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))[7:])
-            record["process_s"] = round(time.perf_counter() - start, 1)
+        record["process_s"] = process_s
         rows.append(record)
         print(json.dumps(record), flush=True)
     load = os.getloadavg()[0]
