@@ -150,8 +150,8 @@ def _product_sum_as_matmul(fgraph, node):
         return None
     if v.type.shape[-2] != 1:
         u, v = v, u
-    if v.type.shape[-2] != 1 or u.type.shape[-2] == 1:
-        return None
+    if v.type.shape[-2] != 1 or u.type.shape[-2] == 1 or (u.type.shape[-1] == 1) != (v.type.shape[-1] == 1):
+        return None  # the second: one factor broadcast along the summed axis, which a matrix product cannot do
     return [pt.matmul(u, v.swapaxes(-1, -2))[..., 0]]
 
 

@@ -126,17 +126,22 @@ def test_numpy_mode_evaluates_a_summed_broadcast_product_as_one_matrix_product()
     import pytensor
     import pytensor.tensor as pt
 
-    from bayesglmm.loglik import compile_mode
+    from bayesglmm.loglik import _product_sum_as_matmul, compile_mode
 
     q = RNG.normal(size=(50, 3))
     theta = pt.matrix("theta")
     summed = (pt.constant(q[None]) * theta[:, None, :]).sum(axis=2)  # elementwise_dot, batched over draws
     full = pt.tensor3("full")
     other = (pt.constant(q[None]) * full).sum(axis=2)  # no axis of length 1 before the summed one: kept
-    fn = pytensor.function([theta, full], [summed, other], mode=compile_mode(1_000))
-    ops = [type(getattr(node.op, "core_op", node.op)).__name__ for node in fn.maker.fgraph.apply_nodes]
-    assert "Dot" in ops and ops.count("Sum") == 1
+    along = (pt.constant(q[None, :, :1]) * theta[:, None, :]).sum(axis=2)  # q broadcast along the summed axis
+    fn = pytensor.function([theta, full], [summed, other, along], mode=compile_mode(1_000))
+    alone = pytensor.function([theta], summed, mode=compile_mode(1_000))
+    ops = [type(getattr(node.op, "core_op", node.op)).__name__ for node in alone.maker.fgraph.apply_nodes]
+    assert "Dot" in ops and "Sum" not in ops
     draws, values = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 50, 3))
-    summed_values, other_values = fn(draws, values)
+    summed_values, other_values, along_values = fn(draws, values)
     np.testing.assert_allclose(summed_values, draws @ q.T, rtol=1e-12)
     np.testing.assert_allclose(other_values, (q * values).sum(2), rtol=1e-12)
+    np.testing.assert_allclose(along_values, draws.sum(1)[:, None] * q[:, 0], rtol=1e-12)
+    assert _product_sum_as_matmul(None, along.owner) is None  # PyTensor may also simplify it first: the guard itself
+    assert _product_sum_as_matmul(None, summed.owner) is not None
