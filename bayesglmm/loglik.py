@@ -146,7 +146,7 @@ def _product_sum_as_matmul(fgraph, node):
             product.ndim < 2 or axis is None or tuple(axis) != (product.ndim - 1,):
         return None
     u, v = product.owner.inputs
-    if u.ndim != product.ndim or v.ndim != product.ndim or not u.dtype.startswith("float") or u.dtype != v.dtype:
+    if not u.dtype.startswith("float") or u.dtype != v.dtype:  # (Elemwise gives its inputs the output's rank)
         return None
     if v.type.shape[-2] != 1:
         u, v = v, u
