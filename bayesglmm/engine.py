@@ -154,6 +154,8 @@ class NutpieEngine(Engine):
     The mass matrix is nutpie's low-rank modified one where ``settings.low_rank``, otherwise
     a diagonal one adapted from the draws' variances (:data:`DIAG_ADAPTATION`). Each chain is
     its own nutpie sampler (:mod:`bayesglmm.chains`), so that a run can draw on from a checkpoint.
+    The log density is compiled with softplus and sigmoid sharing one ``exp``
+    (:mod:`bayesglmm.logistic_rewrite`).
 
     Examples
     --------
@@ -164,11 +166,12 @@ class NutpieEngine(Engine):
     name = "nutpie"
 
     def compile(self, model, var_names):
+        from bayesglmm.logistic_rewrite import numba_mode
         from bayesglmm.nutpie_compile import compile_numba
 
         with compile_flags(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
-            return compile_numba(model, var_names)
+            return compile_numba(model, var_names, mode=numba_mode())
 
     def draw(self, compiled, settings, data=None, more=None):
         from bayesglmm.chains import draw_chains

@@ -61,13 +61,15 @@ def check() -> None:
 
 
 def compile_numba(model, var_names: list[str] | None = None, *, initial_points: dict | None = None,
-                  jitter_rvs: set | None = None):
+                  jitter_rvs: set | None = None, mode="NUMBA"):
     """Compile ``model`` for nutpie's sampler (numba backend), callbacks cached on disk.
 
     The model should hold its data as shared variables (:func:`bayesglmm.engine.inputs_model`);
     constants are compiled in, as nutpie would. ``var_names``, ``initial_points`` and
-    ``jitter_rvs`` are nutpie's ``compile_pymc_model`` arguments. Returns nutpie's ``CompiledPyMCModel``
-    (``with_data`` swaps the shared variables, as with nutpie's own compile).
+    ``jitter_rvs`` are nutpie's ``compile_pymc_model`` arguments; ``mode`` is PyTensor's numba
+    mode, or one with rewrites of its own (:func:`bayesglmm.logistic_rewrite.numba_mode`).
+    Returns nutpie's ``CompiledPyMCModel`` (``with_data`` swaps the shared variables, as with
+    nutpie's own compile).
 
     Examples
     --------
@@ -87,7 +89,7 @@ def compile_numba(model, var_names: list[str] | None = None, *, initial_points: 
         model=model, overrides=initial_points, jitter_rvs=jitter_rvs, default_strategy="support_point",
         return_transformed=True))
     n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_func, shape_info, reparameterized = (
-        _nutpie._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
+        _nutpie._make_functions(model, mode=mode, compute_grad=True, join_expanded=True,
                                 pymc_initial_point_fn=initial_point_fn, var_names=var_names))
     shared_vars = list(dict.fromkeys([*logp_fn_pt.get_shared(), *expand_fn_pt.get_shared()]))
     # Record fields named by position (nutpie draws uuids): the same model gives the same record.
