@@ -24,7 +24,10 @@ replaces or mirrors with the hash recorded when the copy was taken. On any other
 raises :class:`~bayesglmm.errors.UpstreamVersionError`, naming the package, the installed
 and the tested version and what to do, rather than run a copy of code that has changed.
 Setting the environment variable ``BAYESGLMM_SPEEDUPS=0`` turns every copy off (the
-upstream code runs: same results, slower, more memory on large models).
+upstream code runs: same results, slower, more memory on large models). nutpie's own compile
+then also goes without the engine's rewrite of softplus and sigmoid
+(:mod:`bayesglmm.logistic_rewrite`), so the draws of logit-link models differ in the last bits
+(the same posterior).
 :mod:`bayesglmm.nutpie_compile` checks the nutpie code it mirrors the same way.
 """
 
