@@ -363,7 +363,7 @@ def add_derived_factors(frame: pd.DataFrame, pf: ParsedFormula) -> pd.DataFrame:
         codes = [frame[c].cat.codes if isinstance(frame[c].dtype, pd.CategoricalDtype) else frame[c] for c in parts]
         order = pd.DataFrame(dict(zip(parts, codes))).drop_duplicates().sort_values(parts).index
         labels = frame[parts[0]].astype(str)
-        for part in parts[1:]:  # column-wise concatenation (a row-wise join took 0.9 s on 8,525 rows)
+        for part in parts[1:]:  # column by column: a row-wise join runs Python once per row
             labels = labels + ":" + frame[part].astype(str)
         frame[name] = pd.Categorical(labels, categories=list(dict.fromkeys(labels.loc[order])))
     return frame
